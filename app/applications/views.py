@@ -1,0 +1,6 @@
+from app.applications import bp
+
+
+@bp.get("/")
+def index():
+    return "applications"

@@ -1,0 +1,8 @@
+from flask import Blueprint
+
+
+
+bp = Blueprint("auth", __name__, url_prefix=None)
+
+
+from app.auth import views  # noqa: E402,F401

@@ -1,0 +1,110 @@
+"""Every lifecycle in one place: the states and the transitions allowed.
+
+Views and jobs never set a status directly; they call `transition()`, which
+refuses anything not in the table.
+"""
+import enum
+
+
+class Role(str, enum.Enum):
+    PROVIDER_USER = "provider_user"
+    PROVIDER_ADMIN = "provider_admin"
+    EVALUATOR = "evaluator"
+    MANAGER = "manager"
+    MEMBER_OFFICER = "member_officer"
+    ADMIN = "admin"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+    @property
+    def is_provider(self) -> bool:
+        return self in (Role.PROVIDER_USER, Role.PROVIDER_ADMIN)
+
+    @property
+    def is_staff(self) -> bool:
+        return not self.is_provider
+
+
+ROLE_LABELS = {
+    Role.PROVIDER_USER: "Provider user",
+    Role.PROVIDER_ADMIN: "Provider administrator",
+    Role.EVALUATOR: "Evaluator",
+    Role.MANAGER: "Commissioning manager",
+    Role.MEMBER_OFFICER: "Member authority officer",
+    Role.ADMIN: "Administrator",
+}
+STAFF_ROLES = [r for r in Role if r.is_staff]
+
+
+class ApplicationStatus(str, enum.Enum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    IN_EVALUATION = "in_evaluation"
+    CLARIFICATION_REQUESTED = "clarification_requested"
+    RECOMMENDED = "recommended"
+    DECIDED = "decided"
+    WITHDRAWN = "withdrawn"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+A = ApplicationStatus
+APPLICATION_TRANSITIONS: dict[tuple[ApplicationStatus, str], ApplicationStatus] = {
+    (A.DRAFT, "submit"): A.SUBMITTED,
+    (A.DRAFT, "withdraw"): A.WITHDRAWN,
+    (A.SUBMITTED, "withdraw"): A.WITHDRAWN,
+    (A.SUBMITTED, "start_evaluation"): A.IN_EVALUATION,
+    (A.IN_EVALUATION, "request_clarification"): A.CLARIFICATION_REQUESTED,
+    (A.IN_EVALUATION, "withdraw"): A.WITHDRAWN,
+    (A.CLARIFICATION_REQUESTED, "answer_clarification"): A.IN_EVALUATION,
+    (A.CLARIFICATION_REQUESTED, "withdraw"): A.WITHDRAWN,
+    (A.IN_EVALUATION, "recommend"): A.RECOMMENDED,
+    (A.RECOMMENDED, "return_to_evaluation"): A.IN_EVALUATION,
+    (A.RECOMMENDED, "decide"): A.DECIDED,
+}
+# States in which the provider may still change answers.
+APPLICATION_EDITABLE = {A.DRAFT}
+
+
+class IllegalTransition(Exception):
+    """Raised when an action is not allowed from the current state."""
+
+
+def next_application_status(current: ApplicationStatus, action: str) -> ApplicationStatus:
+    try:
+        return APPLICATION_TRANSITIONS[(current, action)]
+    except KeyError:
+        raise IllegalTransition(
+            f"You cannot {action.replace('_', ' ')} an application that is {current.label.lower()}."
+        ) from None
+
+
+def allowed_actions(current: ApplicationStatus) -> list[str]:
+    return [action for (state, action) in APPLICATION_TRANSITIONS if state == current]
+
+
+class DocumentStatus(str, enum.Enum):
+    AWAITING_CHECK = "awaiting_check"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"
+
+    @property
+    def label(self) -> str:
+        return {
+            "awaiting_check": "Awaiting check",
+            "verified": "Verified",
+            "rejected": "Rejected",
+            "superseded": "Replaced",
+        }[self.value]
+
+
+class SectionStatus(str, enum.Enum):
+    NOT_STARTED = "Not yet started"
+    IN_PROGRESS = "In progress"
+    COMPLETED = "Completed"
+    CANNOT_START = "Cannot start yet"

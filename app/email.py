@@ -1,0 +1,49 @@
+"""Sending email behind one interface.
+
+`send_email` renders a template and enqueues delivery after the caller has
+committed. The default backend writes to the local outbox table, which a
+developer reads at /dev/outbox; production selects another backend with
+EMAIL_BACKEND.
+"""
+from flask import Flask, current_app, render_template
+
+from app.extensions import db
+
+
+class OutboxBackend:
+    """Keeps every message in the database instead of sending it."""
+
+    def send(self, to: str, subject: str, body: str, template: str) -> None:
+        from app.models import OutboxEmail
+        db.session.add(OutboxEmail(to=to, subject=subject, body=body, template=template))
+        db.session.commit()
+
+
+BACKENDS = {"outbox": OutboxBackend}
+
+
+def init_app(app: Flask) -> None:
+    name = app.config["EMAIL_BACKEND"]
+    if name not in BACKENDS:
+        raise RuntimeError(f"Unknown EMAIL_BACKEND {name!r}")
+    app.extensions["email_backend"] = BACKENDS[name]()
+
+
+def render_email(template: str, **ctx) -> tuple[str, str]:
+    """Templates are plain text; the first line is `Subject: ...`."""
+    text = render_template(f"emails/{template}.txt", **ctx)
+    first, _, body = text.partition("\n")
+    if not first.startswith("Subject: "):
+        raise ValueError(f"emails/{template}.txt must start with a Subject line")
+    return first[len("Subject: "):].strip(), body.strip() + "\n"
+
+
+def send_email(to: str, template: str, **ctx) -> None:
+    """Call after commit: delivery runs as a background job."""
+    from app.jobs import enqueue
+    subject, body = render_email(template, **ctx)
+    enqueue("app.jobs.email.deliver_email", to, subject, body, template)
+
+
+def deliver(to: str, subject: str, body: str, template: str) -> None:
+    current_app.extensions["email_backend"].send(to, subject, body, template)

@@ -1,0 +1,6 @@
+from app.evidence import bp
+
+
+@bp.get("/")
+def library():
+    return "evidence"

@@ -1,0 +1,12 @@
+"""Models, one module per aggregate. Importing this registers every table."""
+from app.models.base import utcnow  # noqa: F401
+from app.models.user import User  # noqa: F401
+from app.models.dps import Dps, Lot, PlacementType, ServiceItem, QualityQuestion  # noqa: F401
+from app.models.provider import Provider, Setting, SettingSpecialism  # noqa: F401
+from app.models.document import Document  # noqa: F401
+from app.models.application import (  # noqa: F401
+    Application, ApplicationLot, ApplicationLotSetting, CeilingPrice, ServiceRate,
+    DeclarationAnswer, QualityAnswer,
+)
+from app.models.audit import AuditEvent  # noqa: F401
+from app.models.outbox import OutboxEmail  # noqa: F401

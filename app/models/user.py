@@ -1,0 +1,56 @@
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.domain.states import Role
+from app.extensions import db
+from app.models.base import enum_column, utcnow
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    full_name: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[Role] = mapped_column(enum_column(Role))
+    provider_id: Mapped[int | None] = mapped_column(sa.ForeignKey("providers.id"), index=True)
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    email_confirmed_at: Mapped[datetime | None]
+    # Changing it signs the user out everywhere and voids old reset links.
+    session_version: Mapped[int] = mapped_column(default=1)
+    is_active_account: Mapped[bool] = mapped_column(default=True)
+    invited_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[datetime | None]
+
+    provider = relationship("Provider", back_populates="users", foreign_keys=[provider_id])
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.is_active_account
+
+    def set_password(self, password: str) -> None:
+        # Werkzeug's default is scrypt, a memory-hard modern scheme.
+        self.password_hash = generate_password_hash(password, method="scrypt")
+        self.session_version = (self.session_version or 0) + 1
+
+    def check_password(self, password: str) -> bool:
+        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+    @property
+    def is_provider(self) -> bool:
+        return self.role.is_provider
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role.is_staff
+
+    def has_role(self, *roles: Role) -> bool:
+        return self.role in roles

@@ -1,0 +1,6 @@
+from app.staff import bp
+
+
+@bp.get("/")
+def dashboard():
+    return "staff"

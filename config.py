@@ -1,0 +1,84 @@
+"""Settings for each environment, chosen by the PORTAL_ENV variable.
+
+The embedded default (development) needs nothing installed beyond Python:
+SQLite, files on local disk, jobs run in-process, emails to a local outbox.
+Production reads every secret and service address from the environment and
+refuses to start without them.
+"""
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("PORTAL_INSTANCE_DIR", BASE_DIR / "instance"))
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'portal.db'}"
+    )
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Uploads: 20 MB default; the request limit leaves room for form fields.
+    MAX_UPLOAD_BYTES = _env_int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+    STORAGE_BACKEND = os.environ.get("STORAGE_BACKEND", "local")
+    STORAGE_DIR = os.environ.get("STORAGE_DIR", str(INSTANCE_DIR / "documents"))
+    EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "outbox")
+    EMAIL_FROM = os.environ.get("EMAIL_FROM", "dps-portal@example.gov.uk")
+    # No REDIS_URL: jobs run in-process (rq's synchronous mode).
+    REDIS_URL = os.environ.get("REDIS_URL")
+    SERVICE_NAME = "Children's placements DPS portal"
+    TOKEN_MAX_AGE_SECONDS = _env_int("TOKEN_MAX_AGE_SECONDS", 3 * 24 * 3600)
+    WTF_CSRF_TIME_LIMIT = None  # tie CSRF to the session, not a clock
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    SHOW_OUTBOX = False
+
+    @property
+    def MAX_CONTENT_LENGTH(self):  # noqa: N802 - Flask setting name
+        return self.MAX_UPLOAD_BYTES + 1024 * 1024
+
+
+class DevelopmentConfig(Config):
+    DEBUG = False
+    SHOW_OUTBOX = True
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret"
+    WTF_CSRF_ENABLED = False
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    SHOW_OUTBOX = True
+
+
+class ProductionConfig(Config):
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+
+    def __init__(self):
+        # Fail at start-up, not on the first request, when a secret is missing.
+        for name in ("SECRET_KEY", "DATABASE_URL"):
+            if not os.environ.get(name):
+                raise RuntimeError(f"{name} must be set in production")
+        self.SECRET_KEY = os.environ["SECRET_KEY"]
+        self.SQLALCHEMY_DATABASE_URI = os.environ["DATABASE_URL"]
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "test": TestConfig,
+    "production": ProductionConfig,
+}
+
+
+def get_config(name: str | None = None) -> Config:
+    name = name or os.environ.get("PORTAL_ENV", "development")
+    try:
+        return CONFIGS[name]()
+    except KeyError:
+        raise RuntimeError(f"Unknown PORTAL_ENV {name!r}; use one of {sorted(CONFIGS)}")
