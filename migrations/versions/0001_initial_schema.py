@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: e3e930393ba5
+Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 00:02:03.042984
+Create Date: 2026-11-25 00:04:05.807131
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'e3e930393ba5'
+revision = '0001'
 down_revision = None
 branch_labels = None
 depends_on = None
