@@ -7,7 +7,8 @@ import sqlalchemy as sa
 
 from app.domain.reference import OfstedJudgement, ServiceUnit, SettingType
 from app.extensions import db
-from app.models import Dps, Lot, PlacementType, QualityQuestion, ServiceItem
+from app.domain.states import Role
+from app.models import Dps, Lot, PlacementType, QualityQuestion, ServiceItem, User, utcnow
 
 D = Decimal
 M = D("1000000")  # one million pounds, for insurance cover
@@ -106,12 +107,34 @@ def build_dps(name: str = "North East London Children's Placements DPS",
     return dps
 
 
+DEMO_PASSWORD = "demo portal password"
+DEMO_STAFF = [
+    ("admin@newham.example", "Priya Shah", Role.ADMIN),
+    ("evaluator@newham.example", "Tom Okafor", Role.EVALUATOR),
+    ("evaluator2@newham.example", "Grace Lin", Role.EVALUATOR),
+    ("manager@newham.example", "Helen Murray", Role.MANAGER),
+    ("officer@redbridge.example", "Sam Patel", Role.MEMBER_OFFICER),
+]
+
+
+def build_staff() -> list[User]:
+    users = []
+    for email, name, role in DEMO_STAFF:
+        user = User(email=email, full_name=name, role=role, email_confirmed_at=utcnow())
+        user.set_password(DEMO_PASSWORD)
+        db.session.add(user)
+        users.append(user)
+    db.session.flush()
+    return users
+
+
 def load_demo_data(reset: bool = False) -> str:
     if reset:
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())
     if db.session.execute(sa.select(Dps.id).limit(1)).first():
         return "Demo data is already loaded (use --reset to start again)."
-    build_dps()
+    dps = build_dps()
+    staff = build_staff()
     db.session.commit()
-    return "Loaded the demo DPS."
+    return f"Loaded {dps.name} with {len(dps.lots)} lots and {len(staff)} staff accounts."
