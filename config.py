@@ -27,7 +27,8 @@ class Config:
     STORAGE_BACKEND = os.environ.get("STORAGE_BACKEND", "local")
     STORAGE_DIR = os.environ.get("STORAGE_DIR", str(INSTANCE_DIR / "documents"))
     EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "outbox")
-    EMAIL_FROM = os.environ.get("EMAIL_FROM", "dps-portal@example.gov.uk")
+    NOTIFY_API_KEY = os.environ.get("NOTIFY_API_KEY")
+    NOTIFY_TEMPLATE_ID = os.environ.get("NOTIFY_TEMPLATE_ID")
     # No REDIS_URL: jobs run in-process (rq's synchronous mode).
     REDIS_URL = os.environ.get("REDIS_URL")
     SERVICE_NAME = "Children's placements DPS portal"

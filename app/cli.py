@@ -33,6 +33,17 @@ def register(app: Flask) -> None:
         db.session.commit()
         click.echo(f"Administrator {user.email} created.")
 
+    @app.cli.command("worker")
+    @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+    def worker(burst: bool):
+        """Run an rq worker for the portal's queue (needs REDIS_URL)."""
+        from rq import Worker
+        from app.jobs import get_queue
+        queue = get_queue()
+        if queue.is_async is False:
+            raise click.ClickException("Set REDIS_URL: without it jobs already run in-process.")
+        Worker([queue], connection=queue.connection).work(burst=burst)
+
     @app.cli.command("audit-verify")
     def audit_verify():
         """Check the audit trail's hash chain; exit 1 if any record was altered."""

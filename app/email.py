@@ -19,14 +19,35 @@ class OutboxBackend:
         db.session.commit()
 
 
-BACKENDS = {"outbox": OutboxBackend}
+class NotifyBackend:
+    """GOV.UK Notify, through one generic email template whose body is
+    `((body))` and subject `((subject))`, so wording stays in this codebase."""
+
+    def __init__(self, api_key: str, template_id: str, client=None):
+        if client is None:
+            from notifications_python_client.notifications import NotificationsAPIClient
+            client = NotificationsAPIClient(api_key)
+        self.client = client
+        self.template_id = template_id
+
+    def send(self, to: str, subject: str, body: str, template: str) -> None:
+        self.client.send_email_notification(
+            email_address=to, template_id=self.template_id,
+            personalisation={"subject": subject, "body": body}, reference=template)
 
 
 def init_app(app: Flask) -> None:
     name = app.config["EMAIL_BACKEND"]
-    if name not in BACKENDS:
-        raise RuntimeError(f"Unknown EMAIL_BACKEND {name!r}")
-    app.extensions["email_backend"] = BACKENDS[name]()
+    if name == "outbox":
+        backend = OutboxBackend()
+    elif name == "notify":
+        for key in ("NOTIFY_API_KEY", "NOTIFY_TEMPLATE_ID"):
+            if not app.config.get(key):
+                raise RuntimeError(f"{key} must be set when EMAIL_BACKEND=notify")
+        backend = NotifyBackend(app.config["NOTIFY_API_KEY"], app.config["NOTIFY_TEMPLATE_ID"])
+    else:
+        raise RuntimeError(f"Unknown EMAIL_BACKEND {name!r}; use outbox or notify")
+    app.extensions["email_backend"] = backend
 
 
 def render_email(template: str, **ctx) -> tuple[str, str]:

@@ -35,6 +35,14 @@ def healthz():
     except Exception as exc:  # report, never raise, from a health check
         current_app.logger.warning("health check: database failed: %s", exc)
         checks["database"] = "error"
+    if current_app.config.get("REDIS_URL"):
+        try:
+            from app.jobs import get_queue
+            get_queue().connection.ping()
+            checks["queue"] = "ok"
+        except Exception as exc:
+            current_app.logger.warning("health check: queue failed: %s", exc)
+            checks["queue"] = "error"
     status = "ok" if all(v == "ok" for v in checks.values()) else "error"
     return jsonify(status=status, checks=checks), (200 if status == "ok" else 503)
 
