@@ -128,9 +128,14 @@ def register_errorhandlers(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(e):
-        limit_mb = app.config["MAX_UPLOAD_BYTES"] // (1024 * 1024)
-        return page(413, "The file is too large",
-                    f"The selected file must be smaller than {limit_mb}MB. Go back and choose a smaller file.")
+        limit_mb = max(1, app.config["MAX_UPLOAD_BYTES"] // (1024 * 1024))
+        body, code = page(413, "The file is too large",
+                          f"The selected file must be smaller than {limit_mb}MB. "
+                          "Go back and choose a smaller file.")
+        # An htmx upload targets a form fragment: show the whole message instead.
+        headers = {"HX-Retarget": "#main-content", "HX-Reswap": "outerHTML",
+                   "HX-Reselect": "#main-content"} if request.headers.get("HX-Request") else {}
+        return body, code, headers
 
     @app.errorhandler(500)
     def server_error(e):
