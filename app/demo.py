@@ -1,14 +1,16 @@
 """Demo data: a realistic DPS with four lots, staff for every role and
 providers at several stages. Figures follow ../shared/DOMAIN.md."""
-from datetime import date
+import io
+from datetime import date, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
 
-from app.domain.reference import OfstedJudgement, ServiceUnit, SettingType
+from app.domain.reference import DocumentKind, Gender, OfstedJudgement, ServiceUnit, SettingType
 from app.extensions import db
-from app.domain.states import Role
-from app.models import Dps, Lot, PlacementType, QualityQuestion, ServiceItem, User, utcnow
+from app.domain.states import DocumentStatus, Role
+from app.models import (Document, Dps, Lot, PlacementType, Provider, QualityQuestion, ServiceItem,
+                        Setting, User, utcnow)
 
 D = Decimal
 M = D("1000000")  # one million pounds, for insurance cover
@@ -128,6 +130,242 @@ def build_staff() -> list[User]:
     return users
 
 
+def demo_pdf(title: str) -> bytes:
+    """A small, valid one-page PDF, so demo documents open when downloaded."""
+    text = title.replace("\\", "").replace("(", "").replace(")", "")
+    stream = f"BT /F1 16 Tf 72 770 Td ({text}) Tj 0 -24 Td /F1 10 Tf (Demo document) Tj ET"
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        "/Resources << /Font << /F1 5 0 R >> >> >>",
+        f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
+    out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\n"
+            f"startxref\n{xref}\n%%EOF\n").encode()
+    return out
+
+
+# Settings are (name, type, Ofsted URN, judgement, judgement date, places, ages, postcode).
+DEMO_PROVIDERS = [
+    dict(slug="brightwater-fostering", admin="Amira Khan", legal_name="Brightwater Fostering Ltd",
+         trading_name="Brightwater Fostering", company_number="09876543",
+         address_line_1="Unit 4, Stratford Workspace", address_line_2="1 Burford Road",
+         town="London", postcode="E15 2ST", phone="020 8555 0142",
+         settings=[("Brightwater Fostering East London", SettingType.FOSTERING_AGENCY, "SC483920",
+                    OfstedJudgement.GOOD, date(2024, 5, 14), 60, (0, 17), "E15 2ST")],
+         evidence="complete", story="submitted", lots=[1]),
+    dict(slug="oakfield-homes", admin="Daniel Mensah", legal_name="Oakfield Children's Homes Ltd",
+         trading_name="Oakfield Homes", company_number="11223344",
+         address_line_1="27 Straight Road", address_line_2="Harold Hill",
+         town="Romford", postcode="RM3 7JS", phone="01708 555 210",
+         settings=[("Oakfield House", SettingType.CHILDRENS_HOME, "2612345",
+                    OfstedJudgement.OUTSTANDING, date(2025, 3, 11), 4, (8, 17), "RM3 0PL"),
+                   ("Willow Lodge", SettingType.CHILDRENS_HOME, "SC481277",
+                    OfstedJudgement.GOOD, date(2024, 10, 2), 3, (11, 17), "CM1 2QE")],
+         evidence="complete", story="submitted", lots=[2]),
+    dict(slug="harbour-supported-living", admin="Joanne Price",
+         legal_name="Harbour Supported Living CIC", trading_name="Harbour",
+         company_number="12890456", address_line_1="140 Cranbrook Road", address_line_2="",
+         town="Ilford", postcode="IG1 4LZ", phone="020 8553 0199",
+         settings=[("Harbour House", SettingType.SUPPORTED_ACCOMMODATION, "2734561",
+                    OfstedJudgement.NOT_YET_INSPECTED, None, 12, (16, 17), "IG1 1DD")],
+         evidence="partial", story="draft", lots=[3]),
+    dict(slug="meadowbank-school", admin="Richard Hale", legal_name="Meadowbank School Trust",
+         trading_name="Meadowbank School", company_number="07345612",
+         address_line_1="Meadowbank", address_line_2="Rayne Road",
+         town="Braintree", postcode="CM7 2QS", phone="01376 555 300",
+         settings=[("Meadowbank School", SettingType.SPECIAL_SCHOOL, "146523",
+                    OfstedJudgement.GOOD, date(2023, 11, 21), 40, (7, 19), "CM7 2QS")],
+         evidence="complete", story="withdrawn", lots=[4]),
+    dict(slug="riverside-care", admin="Fatima Begum", legal_name="Riverside Care Group Ltd",
+         trading_name="Riverside Care", company_number="10554321",
+         address_line_1="3 Clarence Street", address_line_2="",
+         town="Southend-on-Sea", postcode="SS1 1BH", phone="01702 555 777",
+         settings=[("Riverside View", SettingType.CHILDRENS_HOME, "2598765",
+                    OfstedJudgement.REQUIRES_IMPROVEMENT, date(2025, 1, 20), 5, (12, 17),
+                    "SS1 2EH")],
+         evidence="none", story="none", lots=[]),
+    dict(slug="evergreen-foster-care", admin="Tomasz Nowak", legal_name="Evergreen Foster Care Ltd",
+         trading_name="Evergreen Foster Care", company_number="08765432",
+         address_line_1="Aquila House", address_line_2="Waterloo Lane",
+         town="Chelmsford", postcode="CM1 1BN", phone="01245 555 480",
+         settings=[("Evergreen Foster Care Essex", SettingType.FOSTERING_AGENCY, "SC472615",
+                    OfstedJudgement.OUTSTANDING, date(2024, 2, 6), 45, (0, 17), "CM2 0PP"),
+                   ("Evergreen Foster Care North London", SettingType.FOSTERING_AGENCY,
+                    "2701122", OfstedJudgement.GOOD, date(2025, 7, 9), 30, (0, 17), "N17 6SB")],
+         evidence="complete", story="started", lots=[1]),
+]
+
+DEMO_PRICES = {
+    1: ["846", "880", "925", "1050", "1045", "990"],
+    2: ["4500", "3950", "3463", "4400"],
+    3: ["950", "1250"],  # a draft: two of four entered so far
+    4: ["4200", "4950", "1850"],
+}
+DEMO_RATES = {
+    1: ["28", "85", "0.45", "180", "450"],
+    2: ["30", "60", "220", "95", "0.45"],
+    3: ["26", "45", "350"],
+    4: ["90", "90", "160", "0.50"],
+}
+DEMO_ANSWERS = {
+    "Safeguarding": "Every member of staff completes safeguarding training before starting and "
+                    "refreshes it each year. Our designated safeguarding lead reviews every "
+                    "missing episode within 24 hours, holds a return home interview within 72 "
+                    "hours and shares intelligence on exploitation with the police and the "
+                    "child's social worker. Risk assessments are reviewed monthly.",
+    "Outcomes": "We set outcomes with each child and their social worker at the placement "
+                "planning meeting and review them every quarter. Last year 92% of the children "
+                "we cared for were in full-time education, and every child was registered with "
+                "a GP and dentist within four weeks of arriving.",
+    "Matching and stability": "Our matching panel considers the child's needs, the carers' "
+                              "skills and the other children in the home. We hold a "
+                              "stability meeting at the first sign of strain, and 88% of "
+                              "placements last longer than a year.",
+    "Working with the council": "Each child has a named supervising social worker who "
+                                "attends every review, shares monthly reports with the "
+                                "council and the Independent Reviewing Officer, and works "
+                                "with the virtual school on the personal education plan.",
+}
+
+
+def store_demo_pdf(provider, kind: DocumentKind, *, setting=None, cover=None, expires_on=None,
+               uploaded_by=None, name: str | None = None) -> Document:
+    from app.storage import get_storage, new_key
+    body = demo_pdf(f"{provider.display_name}: {name or kind.label}")
+    key = new_key(f"providers/{provider.id}")
+    stored = get_storage().save(key, io.BytesIO(body), max_bytes=len(body))
+    document = Document(
+        provider_id=provider.id, setting_id=setting.id if setting else None, kind=kind,
+        status=DocumentStatus.AWAITING_CHECK, storage_key=key,
+        original_filename=(kind.value.replace("_", "-")
+                           + (f"-{setting.ofsted_urn}" if setting else "") + ".pdf"),
+        content_type="application/pdf", size_bytes=stored.size, sha256=stored.sha256,
+        insurer="Zurich Municipal" if kind.is_insurance else None,
+        policy_number=(f"ZM-{provider.company_number}-{kind.value[:2].upper()}"
+                       if kind.is_insurance else None),
+        cover_amount=cover, expires_on=expires_on,
+        uploaded_by_id=uploaded_by.id if uploaded_by else None)
+    db.session.add(document)
+    return document
+
+
+def add_demo_evidence(provider, settings, user, level: str, today: date) -> None:
+    if level == "none":
+        return
+    renewal = today + timedelta(days=240)
+    covers = {DocumentKind.PUBLIC_LIABILITY: 10 * M, DocumentKind.EMPLOYERS_LIABILITY: 10 * M,
+              DocumentKind.PROFESSIONAL_INDEMNITY: 5 * M}
+    if level == "partial":
+        # Shows the provider what fails before it submits: one policy has expired,
+        # the others are not uploaded yet.
+        store_demo_pdf(provider, DocumentKind.PUBLIC_LIABILITY, cover=5 * M,
+                   expires_on=today - timedelta(days=20), uploaded_by=user)
+        store_demo_pdf(provider, DocumentKind.EMPLOYERS_LIABILITY, cover=5 * M,
+                   expires_on=renewal, uploaded_by=user)
+        return
+    for kind, cover in covers.items():
+        store_demo_pdf(provider, kind, cover=cover, expires_on=renewal, uploaded_by=user)
+    store_demo_pdf(provider, DocumentKind.SAFEGUARDING_POLICY, uploaded_by=user)
+    store_demo_pdf(provider, DocumentKind.ACCOUNTS, uploaded_by=user, name="Accounts 2024-25")
+    for setting in settings:
+        store_demo_pdf(provider, DocumentKind.OFSTED_CERTIFICATE, setting=setting, uploaded_by=user)
+
+
+def fill_application(ctx, application, user, settings, *, complete: bool) -> None:
+    """Answer every section through the domain rules, as a provider would."""
+    from app.domain import applications as rules
+    from app.domain.declarations import GROUNDS
+    rules.confirm_organisation(ctx, application)
+    rules.save_declarations(ctx, application, {g.code: (False, "") for g in GROUNDS})
+    rules.save_lot_settings(ctx, application, {
+        alot.lot_id: [s for s in settings if rules.setting_problem(s, alot.lot) is None]
+        for alot in application.lots})
+    lots = rules.chosen_lots(application)
+    prices = {}
+    for lot in lots:
+        for pt, amount in zip(lot.placement_types, DEMO_PRICES[lot.number]):
+            prices[pt.id] = D(amount)
+    rules.save_prices(ctx, application, prices)
+    if not complete:
+        return
+    rates = {item.id: D(amount) for lot in lots
+             for item, amount in zip(lot.service_items, DEMO_RATES[lot.number])}
+    custom = [rules.CustomItem(lot_id=lots[0].id, name="Out-of-hours emergency placement "
+                               "assessment", unit=ServiceUnit.SESSION, rate=D("175"))]
+    rules.save_services(ctx, application, rates, custom, complete=True)
+    rules.save_terms(ctx, application, user, {lot.id: True for lot in lots})
+    rules.save_quality_answers(ctx, application, {
+        q.id: DEMO_ANSWERS.get(q.title, DEMO_ANSWERS["Outcomes"])
+        for lot in lots for q in lot.quality_questions})
+
+
+def build_providers(dps: Dps) -> list[Provider]:
+    """Six providers at different stages, each with an administrator who signs
+    in as admin@<slug>.example. Everything goes through the domain rules, so
+    the data is consistent and audited."""
+    from app.domain import applications as rules
+    from app.domain.audit import AuditContext
+    today = rules.today()
+    lots_by_number = {lot.number: lot for lot in dps.lots}
+    providers = []
+    for spec in DEMO_PROVIDERS:
+        provider = Provider(legal_name=spec["legal_name"], trading_name=spec["trading_name"],
+                            company_number=spec["company_number"],
+                            address_line_1=spec["address_line_1"],
+                            address_line_2=spec["address_line_2"], town=spec["town"],
+                            postcode=spec["postcode"], contact_name=spec["admin"],
+                            contact_phone=spec["phone"],
+                            contact_email=f"office@{spec['slug']}.example")
+        db.session.add(provider)
+        db.session.flush()
+        user = User(email=f"admin@{spec['slug']}.example", full_name=spec["admin"],
+                    role=Role.PROVIDER_ADMIN, provider_id=provider.id,
+                    email_confirmed_at=utcnow())
+        user.set_password(DEMO_PASSWORD)
+        db.session.add(user)
+        settings = []
+        for name, kind, urn, judgement, when, places, ages, postcode in spec["settings"]:
+            settings.append(Setting(provider_id=provider.id, name=name, setting_type=kind,
+                                    ofsted_urn=urn, ofsted_judgement=judgement,
+                                    ofsted_judgement_date=when, registered_places=places,
+                                    age_min=ages[0], age_max=ages[1], gender=Gender.ANY,
+                                    postcode=postcode, outcode=postcode.split()[0]))
+        db.session.add_all(settings)
+        db.session.flush()
+        add_demo_evidence(provider, settings, user, spec["evidence"], today)
+        db.session.flush()
+        ctx = AuditContext(actor_id=user.id, actor_role=user.role.value)
+        story = spec["story"]
+        if story != "none":
+            application = rules.start_application(
+                ctx, provider, user, [lots_by_number[n] for n in spec["lots"]], today)
+            if story in ("submitted", "withdrawn", "draft"):
+                fill_application(ctx, application, user, settings, complete=story != "draft")
+            if story in ("submitted", "withdrawn"):
+                documents = db.session.execute(
+                    sa.select(Document).where(Document.provider_id == provider.id)
+                ).scalars().all()
+                rules.submit(ctx, application, user, documents, today,
+                             full_name=spec["admin"])
+            if story == "withdrawn":
+                rules.withdraw(ctx, application, "We are concentrating on our own local "
+                               "authority contracts this year and will apply again later.")
+        db.session.flush()
+        providers.append(provider)
+    return providers
+
+
 def load_demo_data(reset: bool = False) -> str:
     if reset:
         for table in reversed(db.metadata.sorted_tables):
@@ -136,5 +374,8 @@ def load_demo_data(reset: bool = False) -> str:
         return "Demo data is already loaded (use --reset to start again)."
     dps = build_dps()
     staff = build_staff()
+    providers = build_providers(dps)
     db.session.commit()
-    return f"Loaded {dps.name} with {len(dps.lots)} lots and {len(staff)} staff accounts."
+    return (f"Loaded {dps.name} with {len(dps.lots)} lots, {len(staff)} staff accounts and "
+            f"{len(providers)} providers (sign in as admin@<provider>.example, password "
+            f"'{DEMO_PASSWORD}').")
