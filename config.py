@@ -26,11 +26,21 @@ class Config:
     MAX_UPLOAD_BYTES = _env_int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
     STORAGE_BACKEND = os.environ.get("STORAGE_BACKEND", "local")
     STORAGE_DIR = os.environ.get("STORAGE_DIR", str(INSTANCE_DIR / "documents"))
+    # STORAGE_BACKEND=s3: credentials come from the standard AWS variables (or
+    # an instance role); S3_ENDPOINT_URL only for S3-compatible servers (MinIO).
+    S3_BUCKET = os.environ.get("S3_BUCKET")
+    S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL") or None
+    S3_REGION = os.environ.get("S3_REGION") or None
+    # Empty turns it off, for a MinIO without a KMS (which refuses SSE-S3).
+    S3_SERVER_SIDE_ENCRYPTION = os.environ.get("S3_SERVER_SIDE_ENCRYPTION", "AES256") or None
     EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "outbox")
     NOTIFY_API_KEY = os.environ.get("NOTIFY_API_KEY")
     NOTIFY_TEMPLATE_ID = os.environ.get("NOTIFY_TEMPLATE_ID")
     # No REDIS_URL: jobs run in-process (rq's synchronous mode).
     REDIS_URL = os.environ.get("REDIS_URL")
+    # Seconds before a Redis connect or reply counts as failed, so an unreachable
+    # Redis fails a request (and /healthz) quickly instead of hanging a web worker.
+    REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", 5))
     SERVICE_NAME = "Children's placements DPS portal"
     TOKEN_MAX_AGE_SECONDS = _env_int("TOKEN_MAX_AGE_SECONDS", 3 * 24 * 3600)
     WTF_CSRF_TIME_LIMIT = None  # tie CSRF to the session, not a clock

@@ -63,7 +63,12 @@ def send_email(to: str, template: str, **ctx) -> None:
     """Call after commit: delivery runs as a background job."""
     from app.jobs import enqueue
     subject, body = render_email(template, **ctx)
-    enqueue("app.jobs.email.deliver_email", to, subject, body, template)
+    try:
+        enqueue("app.jobs.email.deliver_email", to, subject, body, template)
+    except Exception:
+        # The user's change is already committed: a queue outage must not turn
+        # it into an error page. Log loudly so the message can be re-sent.
+        current_app.logger.exception("could not queue email %r to %s", template, to)
 
 
 def deliver(to: str, subject: str, body: str, template: str) -> None:

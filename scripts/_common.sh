@@ -40,13 +40,15 @@ pg_bindir() {
 }
 
 # ensure_system_packages [--tests]: libmagic1 always (python-magic loads it);
-# with --tests also PostgreSQL and Chromium. Only what is missing is installed.
+# with --tests also PostgreSQL, Chromium and redis-server (the integration
+# tests start their own on a free port). Only what is missing is installed.
 ensure_system_packages() {
   local missing=()
   have_libmagic || missing+=(libmagic1)
   if [ "${1:-}" = "--tests" ]; then
     pg_bindir >/dev/null || missing+=(postgresql)
     [ -x /usr/bin/chromium ] || missing+=(chromium)
+    command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   fi
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}"

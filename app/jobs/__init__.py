@@ -17,7 +17,13 @@ def init_app(app: Flask) -> None:
     url = app.config.get("REDIS_URL")
     if url:
         from redis import Redis
-        queue = Queue(QUEUE_NAME, connection=Redis.from_url(url))
+        timeout = app.config.get("REDIS_SOCKET_TIMEOUT", 5)
+        # Bounded waits so a lost Redis fails fast; the rq worker raises the read
+        # timeout itself above its blocking dequeue wait. The health check
+        # interval replaces connections that died while idle in the pool.
+        connection = Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout,
+                                    health_check_interval=30)
+        queue = Queue(QUEUE_NAME, connection=connection)
     else:
         from fakeredis import FakeStrictRedis
         queue = Queue(QUEUE_NAME, is_async=False, connection=FakeStrictRedis())
