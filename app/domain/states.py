@@ -108,3 +108,70 @@ class SectionStatus(str, enum.Enum):
     IN_PROGRESS = "In progress"
     COMPLETED = "Completed"
     CANNOT_START = "Cannot start yet"
+
+
+class LotOutcome(str, enum.Enum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+    @property
+    def label(self) -> str:
+        return {"approve": "Approve", "reject": "Reject"}[self.value]
+
+
+class LotEvaluationStatus(str, enum.Enum):
+    """Per lot applied for: evaluated, recommended by an evaluator, then
+    confirmed (decided) or returned by a different person (four eyes)."""
+    OPEN = "open"
+    RECOMMENDED = "recommended"
+    DECIDED = "decided"
+
+    @property
+    def label(self) -> str:
+        return {"open": "Being evaluated", "recommended": "Awaiting moderation",
+                "decided": "Decided"}[self.value]
+
+
+L = LotEvaluationStatus
+LOT_EVALUATION_TRANSITIONS: dict[tuple[LotEvaluationStatus, str], LotEvaluationStatus] = {
+    (L.OPEN, "recommend"): L.RECOMMENDED,
+    (L.RECOMMENDED, "return"): L.OPEN,
+    (L.RECOMMENDED, "confirm"): L.DECIDED,
+}
+
+
+def next_lot_evaluation_status(current: LotEvaluationStatus, action: str) -> LotEvaluationStatus:
+    try:
+        return LOT_EVALUATION_TRANSITIONS[(current, action)]
+    except KeyError:
+        raise IllegalTransition(
+            f"You cannot {action} a lot that is {current.label.lower()}.") from None
+
+
+class MembershipStatus(str, enum.Enum):
+    """A provider's place on a lot once approved (suspension comes with contract management)."""
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    REMOVED = "removed"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+class ExclusionOutcome(str, enum.Enum):
+    EXCLUDED = "excluded"
+    EXCLUDABLE_ACCEPTED = "excludable_accepted"
+    SELF_CLEANING_ACCEPTED = "self_cleaning_accepted"
+
+    @property
+    def label(self) -> str:
+        return {"excluded": "Excluded",
+                "excludable_accepted": "Excludable but accepted",
+                "self_cleaning_accepted": "Self-cleaning accepted"}[self.value]
+
+
+class PriceSource(str, enum.Enum):
+    APPLICATION = "application"
+    FEE_REVIEW = "fee_review"
+    NEGOTIATION = "negotiation"

@@ -8,5 +8,10 @@ from app.models.application import (  # noqa: F401
     Application, ApplicationLot, ApplicationLotSetting, CeilingPrice, ServiceRate,
     DeclarationAnswer, QualityAnswer,
 )
+from app.models.evaluation import (  # noqa: F401
+    LotEvaluation, CriterionCheck, QualityScore, ExclusionDecision, Clarification,
+    ApplicationSnapshot, SnapshotView,
+)
+from app.models.membership import Membership, Price  # noqa: F401
 from app.models.audit import AuditEvent  # noqa: F401
 from app.models.outbox import OutboxEmail  # noqa: F401

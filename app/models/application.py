@@ -36,11 +36,20 @@ class Application(db.Model):
     submitted_at: Mapped[datetime | None]
     withdrawn_at: Mapped[datetime | None]
     withdrawal_reason: Mapped[str | None] = mapped_column(sa.Text)
+    # Evaluation: who has it, and time spent waiting on the provider, kept
+    # apart from evaluation time.
+    assigned_evaluator_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    assigned_at: Mapped[datetime | None]
+    evaluation_started_at: Mapped[datetime | None]
+    waiting_since: Mapped[datetime | None]
+    waiting_seconds: Mapped[int] = mapped_column(default=0)
+    decided_at: Mapped[datetime | None]
 
     __mapper_args__ = {"version_id_col": version}
 
     provider = relationship("Provider")
     dps = relationship("Dps")
+    assigned_evaluator = relationship("User", foreign_keys=[assigned_evaluator_id])
     lots = relationship("ApplicationLot", back_populates="application",
                         cascade="all, delete-orphan", order_by="ApplicationLot.lot_id")
     ceiling_prices = relationship("CeilingPrice", back_populates="application",

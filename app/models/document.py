@@ -32,9 +32,11 @@ class Document(db.Model):
     cover_amount: Mapped[Decimal | None] = mapped_column(MONEY)
     expires_on: Mapped[date | None] = mapped_column(index=True)
     rejection_reason: Mapped[str | None] = mapped_column(sa.Text)
+    verified_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    verified_at: Mapped[datetime | None]
     uploaded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     provider = relationship("Provider")
     setting = relationship("Setting")
-    uploaded_by = relationship("User")
+    uploaded_by = relationship("User", foreign_keys=[uploaded_by_id])

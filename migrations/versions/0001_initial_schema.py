@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 00:04:05.807131
+Create Date: 2026-11-25 00:33:46.490968
 
 """
 from alembic import op
@@ -145,6 +145,13 @@ def upgrade():
     sa.Column('submitted_at', sa.DateTime(), nullable=True),
     sa.Column('withdrawn_at', sa.DateTime(), nullable=True),
     sa.Column('withdrawal_reason', sa.Text(), nullable=True),
+    sa.Column('assigned_evaluator_id', sa.Integer(), nullable=True),
+    sa.Column('assigned_at', sa.DateTime(), nullable=True),
+    sa.Column('evaluation_started_at', sa.DateTime(), nullable=True),
+    sa.Column('waiting_since', sa.DateTime(), nullable=True),
+    sa.Column('waiting_seconds', sa.Integer(), nullable=False),
+    sa.Column('decided_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['assigned_evaluator_id'], ['users.id'], name=op.f('fk_applications_assigned_evaluator_id_users')),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_applications_created_by_id_users')),
     sa.ForeignKeyConstraint(['dps_id'], ['dps.id'], name=op.f('fk_applications_dps_id_dps')),
     sa.ForeignKeyConstraint(['provider_id'], ['providers.id'], name=op.f('fk_applications_provider_id_providers')),
@@ -153,6 +160,7 @@ def upgrade():
     sa.UniqueConstraint('reference', name=op.f('uq_applications_reference'))
     )
     with op.batch_alter_table('applications', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_applications_assigned_evaluator_id'), ['assigned_evaluator_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_applications_dps_id'), ['dps_id'], unique=False)
         batch_op.create_index('ix_applications_provider_status', ['provider_id', 'status'], unique=False)
         batch_op.create_index('ix_applications_status_submitted', ['status', 'submitted_at'], unique=False)
@@ -199,11 +207,14 @@ def upgrade():
     sa.Column('cover_amount', sa.Numeric(precision=12, scale=2), nullable=True),
     sa.Column('expires_on', sa.Date(), nullable=True),
     sa.Column('rejection_reason', sa.Text(), nullable=True),
+    sa.Column('verified_by_id', sa.Integer(), nullable=True),
+    sa.Column('verified_at', sa.DateTime(), nullable=True),
     sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
     sa.Column('uploaded_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['provider_id'], ['providers.id'], name=op.f('fk_documents_provider_id_providers')),
     sa.ForeignKeyConstraint(['setting_id'], ['settings.id'], name=op.f('fk_documents_setting_id_settings')),
     sa.ForeignKeyConstraint(['uploaded_by_id'], ['users.id'], name=op.f('fk_documents_uploaded_by_id_users')),
+    sa.ForeignKeyConstraint(['verified_by_id'], ['users.id'], name=op.f('fk_documents_verified_by_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_documents')),
     sa.UniqueConstraint('storage_key', name=op.f('uq_documents_storage_key'))
     )
@@ -275,6 +286,18 @@ def upgrade():
     with op.batch_alter_table('application_lots', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_application_lots_lot_id'), ['lot_id'], unique=False)
 
+    op.create_table('application_snapshots',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('application_id', sa.Integer(), nullable=False),
+    sa.Column('taken_at', sa.DateTime(), nullable=False),
+    sa.Column('reason', sa.String(length=40), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['application_id'], ['applications.id'], name=op.f('fk_application_snapshots_application_id_applications')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_application_snapshots'))
+    )
+    with op.batch_alter_table('application_snapshots', schema=None) as batch_op:
+        batch_op.create_index('ix_application_snapshots_app', ['application_id', 'id'], unique=False)
+
     op.create_table('ceiling_prices',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('application_id', sa.Integer(), nullable=False),
@@ -288,6 +311,27 @@ def upgrade():
     with op.batch_alter_table('ceiling_prices', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ceiling_prices_placement_type_id'), ['placement_type_id'], unique=False)
 
+    op.create_table('clarifications',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('application_id', sa.Integer(), nullable=False),
+    sa.Column('question', sa.Text(), nullable=False),
+    sa.Column('placement_type_id', sa.Integer(), nullable=True),
+    sa.Column('asked_by_id', sa.Integer(), nullable=True),
+    sa.Column('asked_at', sa.DateTime(), nullable=False),
+    sa.Column('answer', sa.Text(), nullable=True),
+    sa.Column('answer_document_id', sa.Integer(), nullable=True),
+    sa.Column('answered_by_id', sa.Integer(), nullable=True),
+    sa.Column('answered_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['answer_document_id'], ['documents.id'], name=op.f('fk_clarifications_answer_document_id_documents')),
+    sa.ForeignKeyConstraint(['answered_by_id'], ['users.id'], name=op.f('fk_clarifications_answered_by_id_users')),
+    sa.ForeignKeyConstraint(['application_id'], ['applications.id'], name=op.f('fk_clarifications_application_id_applications')),
+    sa.ForeignKeyConstraint(['asked_by_id'], ['users.id'], name=op.f('fk_clarifications_asked_by_id_users')),
+    sa.ForeignKeyConstraint(['placement_type_id'], ['placement_types.id'], name=op.f('fk_clarifications_placement_type_id_placement_types')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_clarifications'))
+    )
+    with op.batch_alter_table('clarifications', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_clarifications_application_id'), ['application_id'], unique=False)
+
     op.create_table('declaration_answers',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('application_id', sa.Integer(), nullable=False),
@@ -298,6 +342,61 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_declaration_answers')),
     sa.UniqueConstraint('application_id', 'ground', name=op.f('uq_declaration_answers_application_id'))
     )
+    op.create_table('exclusion_decisions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('application_id', sa.Integer(), nullable=False),
+    sa.Column('ground', sa.String(length=40), nullable=False),
+    sa.Column('evidence', sa.Text(), nullable=False),
+    sa.Column('representations', sa.Text(), nullable=False),
+    sa.Column('outcome', sa.Enum('excluded', 'excludable_accepted', 'self_cleaning_accepted', name='exclusionoutcome', native_enum=False, length=40), nullable=False),
+    sa.Column('decided_by_id', sa.Integer(), nullable=True),
+    sa.Column('decided_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['application_id'], ['applications.id'], name=op.f('fk_exclusion_decisions_application_id_applications')),
+    sa.ForeignKeyConstraint(['decided_by_id'], ['users.id'], name=op.f('fk_exclusion_decisions_decided_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_exclusion_decisions')),
+    sa.UniqueConstraint('application_id', 'ground', name=op.f('uq_exclusion_decisions_application_id'))
+    )
+    op.create_table('memberships',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('provider_id', sa.Integer(), nullable=False),
+    sa.Column('lot_id', sa.Integer(), nullable=False),
+    sa.Column('application_id', sa.Integer(), nullable=True),
+    sa.Column('status', sa.Enum('active', 'suspended', 'removed', name='membershipstatus', native_enum=False, length=40), nullable=False),
+    sa.Column('started_on', sa.Date(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['application_id'], ['applications.id'], name=op.f('fk_memberships_application_id_applications')),
+    sa.ForeignKeyConstraint(['lot_id'], ['lots.id'], name=op.f('fk_memberships_lot_id_lots')),
+    sa.ForeignKeyConstraint(['provider_id'], ['providers.id'], name=op.f('fk_memberships_provider_id_providers')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_memberships')),
+    sa.UniqueConstraint('provider_id', 'lot_id', name=op.f('uq_memberships_provider_id'))
+    )
+    with op.batch_alter_table('memberships', schema=None) as batch_op:
+        batch_op.create_index('ix_memberships_lot_status', ['lot_id', 'status'], unique=False)
+
+    op.create_table('prices',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('provider_id', sa.Integer(), nullable=False),
+    sa.Column('lot_id', sa.Integer(), nullable=False),
+    sa.Column('placement_type_id', sa.Integer(), nullable=True),
+    sa.Column('service_item_id', sa.Integer(), nullable=True),
+    sa.Column('custom_name', sa.String(length=200), nullable=True),
+    sa.Column('custom_unit', sa.Enum('hour', 'day', 'session', 'mile', 'week', name='serviceunit', native_enum=False, length=40), nullable=True),
+    sa.Column('amount', sa.Numeric(precision=12, scale=2), nullable=False),
+    sa.Column('valid_from', sa.Date(), nullable=False),
+    sa.Column('valid_to', sa.Date(), nullable=True),
+    sa.Column('source', sa.Enum('application', 'fee_review', 'negotiation', name='pricesource', native_enum=False, length=40), nullable=False),
+    sa.Column('source_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['lot_id'], ['lots.id'], name=op.f('fk_prices_lot_id_lots')),
+    sa.ForeignKeyConstraint(['placement_type_id'], ['placement_types.id'], name=op.f('fk_prices_placement_type_id_placement_types')),
+    sa.ForeignKeyConstraint(['provider_id'], ['providers.id'], name=op.f('fk_prices_provider_id_providers')),
+    sa.ForeignKeyConstraint(['service_item_id'], ['service_items.id'], name=op.f('fk_prices_service_item_id_service_items')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_prices'))
+    )
+    with op.batch_alter_table('prices', schema=None) as batch_op:
+        batch_op.create_index('ix_prices_placement_type', ['placement_type_id', 'valid_from'], unique=False)
+        batch_op.create_index('ix_prices_provider_lot', ['provider_id', 'lot_id', 'valid_from'], unique=False)
+
     op.create_table('quality_answers',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('application_id', sa.Integer(), nullable=False),
@@ -337,11 +436,84 @@ def upgrade():
     with op.batch_alter_table('application_lot_settings', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_application_lot_settings_setting_id'), ['setting_id'], unique=False)
 
+    op.create_table('lot_evaluations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('application_lot_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.Enum('open', 'recommended', 'decided', name='lotevaluationstatus', native_enum=False, length=40), nullable=False),
+    sa.Column('quality_total', sa.Numeric(precision=6, scale=2), nullable=True),
+    sa.Column('recommendation', sa.Enum('approve', 'reject', name='lotoutcome', native_enum=False, length=40), nullable=True),
+    sa.Column('recommendation_reasons', sa.Text(), nullable=True),
+    sa.Column('recommended_by_id', sa.Integer(), nullable=True),
+    sa.Column('recommended_at', sa.DateTime(), nullable=True),
+    sa.Column('moderation_comment', sa.Text(), nullable=True),
+    sa.Column('moderated_by_id', sa.Integer(), nullable=True),
+    sa.Column('moderated_at', sa.DateTime(), nullable=True),
+    sa.Column('outcome', sa.Enum('approve', 'reject', name='lotoutcome', native_enum=False, length=40), nullable=True),
+    sa.Column('feedback', sa.Text(), nullable=True),
+    sa.Column('decided_at', sa.DateTime(), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['application_lot_id'], ['application_lots.id'], name=op.f('fk_lot_evaluations_application_lot_id_application_lots')),
+    sa.ForeignKeyConstraint(['moderated_by_id'], ['users.id'], name=op.f('fk_lot_evaluations_moderated_by_id_users')),
+    sa.ForeignKeyConstraint(['recommended_by_id'], ['users.id'], name=op.f('fk_lot_evaluations_recommended_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_lot_evaluations')),
+    sa.UniqueConstraint('application_lot_id', name=op.f('uq_lot_evaluations_application_lot_id'))
+    )
+    with op.batch_alter_table('lot_evaluations', schema=None) as batch_op:
+        batch_op.create_index('ix_lot_evaluations_status', ['status'], unique=False)
+
+    op.create_table('snapshot_views',
+    sa.Column('application_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('snapshot_id', sa.Integer(), nullable=False),
+    sa.Column('seen_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['application_id'], ['applications.id'], name=op.f('fk_snapshot_views_application_id_applications')),
+    sa.ForeignKeyConstraint(['snapshot_id'], ['application_snapshots.id'], name=op.f('fk_snapshot_views_snapshot_id_application_snapshots')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_snapshot_views_user_id_users')),
+    sa.PrimaryKeyConstraint('application_id', 'user_id', name=op.f('pk_snapshot_views'))
+    )
+    op.create_table('criterion_checks',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('lot_evaluation_id', sa.Integer(), nullable=False),
+    sa.Column('code', sa.String(length=60), nullable=False),
+    sa.Column('label', sa.String(length=200), nullable=False),
+    sa.Column('system_passed', sa.Boolean(), nullable=False),
+    sa.Column('system_detail', sa.Text(), nullable=False),
+    sa.Column('confirmed_passed', sa.Boolean(), nullable=True),
+    sa.Column('overridden', sa.Boolean(), nullable=False),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('checked_by_id', sa.Integer(), nullable=True),
+    sa.Column('checked_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['checked_by_id'], ['users.id'], name=op.f('fk_criterion_checks_checked_by_id_users')),
+    sa.ForeignKeyConstraint(['lot_evaluation_id'], ['lot_evaluations.id'], name=op.f('fk_criterion_checks_lot_evaluation_id_lot_evaluations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_criterion_checks')),
+    sa.UniqueConstraint('lot_evaluation_id', 'code', name=op.f('uq_criterion_checks_lot_evaluation_id'))
+    )
+    op.create_table('quality_scores',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('lot_evaluation_id', sa.Integer(), nullable=False),
+    sa.Column('question_id', sa.Integer(), nullable=False),
+    sa.Column('score', sa.Integer(), nullable=False),
+    sa.Column('comment', sa.Text(), nullable=False),
+    sa.Column('scored_by_id', sa.Integer(), nullable=True),
+    sa.Column('scored_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['lot_evaluation_id'], ['lot_evaluations.id'], name=op.f('fk_quality_scores_lot_evaluation_id_lot_evaluations')),
+    sa.ForeignKeyConstraint(['question_id'], ['quality_questions.id'], name=op.f('fk_quality_scores_question_id_quality_questions')),
+    sa.ForeignKeyConstraint(['scored_by_id'], ['users.id'], name=op.f('fk_quality_scores_scored_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_quality_scores')),
+    sa.UniqueConstraint('lot_evaluation_id', 'question_id', name=op.f('uq_quality_scores_lot_evaluation_id'))
+    )
     # ### end Alembic commands ###
 
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table('quality_scores')
+    op.drop_table('criterion_checks')
+    op.drop_table('snapshot_views')
+    with op.batch_alter_table('lot_evaluations', schema=None) as batch_op:
+        batch_op.drop_index('ix_lot_evaluations_status')
+
+    op.drop_table('lot_evaluations')
     with op.batch_alter_table('application_lot_settings', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_application_lot_settings_setting_id'))
 
@@ -354,11 +526,29 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_quality_answers_question_id'))
 
     op.drop_table('quality_answers')
+    with op.batch_alter_table('prices', schema=None) as batch_op:
+        batch_op.drop_index('ix_prices_provider_lot')
+        batch_op.drop_index('ix_prices_placement_type')
+
+    op.drop_table('prices')
+    with op.batch_alter_table('memberships', schema=None) as batch_op:
+        batch_op.drop_index('ix_memberships_lot_status')
+
+    op.drop_table('memberships')
+    op.drop_table('exclusion_decisions')
     op.drop_table('declaration_answers')
+    with op.batch_alter_table('clarifications', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_clarifications_application_id'))
+
+    op.drop_table('clarifications')
     with op.batch_alter_table('ceiling_prices', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ceiling_prices_placement_type_id'))
 
     op.drop_table('ceiling_prices')
+    with op.batch_alter_table('application_snapshots', schema=None) as batch_op:
+        batch_op.drop_index('ix_application_snapshots_app')
+
+    op.drop_table('application_snapshots')
     with op.batch_alter_table('application_lots', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_application_lots_lot_id'))
 
@@ -394,6 +584,7 @@ def downgrade():
         batch_op.drop_index('ix_applications_status_submitted')
         batch_op.drop_index('ix_applications_provider_status')
         batch_op.drop_index(batch_op.f('ix_applications_dps_id'))
+        batch_op.drop_index(batch_op.f('ix_applications_assigned_evaluator_id'))
 
     op.drop_table('applications')
     with op.batch_alter_table('users', schema=None) as batch_op:
