@@ -50,6 +50,8 @@ class Required:
 
 
 class WholeNumberField(IntegerField):
+    widget = GovTextInput()
+
     def __init__(self, label=None, validators=None, not_whole: str = "", **kwargs):
         super().__init__(label, validators, **kwargs)
         self.not_whole = not_whole

@@ -75,3 +75,37 @@ def fill_organisation(page: Page, legal_name: str, company_number: str,
     page.get_by_label("Phone number").fill("020 7946 0000")
     page.get_by_label("Email address").fill(contact_email)
     page.get_by_role("button", name="Save and continue").click()
+
+
+def read_outbox(app: Flask, to: str, template: str) -> list[tuple[str, str]]:
+    """(subject, body) of every email of one template sent to `to`, oldest first."""
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(OutboxEmail.subject, OutboxEmail.body)
+            .where(OutboxEmail.to == to, OutboxEmail.template == template)
+            .order_by(OutboxEmail.id)).all()
+        db.session.remove()
+    return [tuple(row) for row in rows]
+
+
+def minimal_pdf(title: str) -> bytes:
+    """A valid one-page PDF of a few hundred bytes, with a correct xref table."""
+    text = title.replace("\\", "").replace("(", "").replace(")", "")
+    stream = f"BT /F1 14 Tf 72 770 Td ({text}) Tj ET"
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>",
+               "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+               "/Resources << /Font << /F1 5 0 R >> >> >>",
+               f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream",
+               "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\n"
+            f"startxref\n{xref}\n%%EOF\n").encode()
+    return out
