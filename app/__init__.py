@@ -83,14 +83,17 @@ def register_blueprints(app: Flask) -> None:
     from app.admin import bp as admin_bp
     from app.applications import bp as applications_bp
     from app.auth import bp as auth_bp
+    from app.clarifications import bp as clarifications_bp
     from app.dev import bp as dev_bp
+    from app.evaluation import bp as evaluation_bp
     from app.evidence import bp as evidence_bp
     from app.main import bp as main_bp
+    from app.moderation import bp as moderation_bp
     from app.providers import bp as providers_bp
     from app.staff import bp as staff_bp
 
     for bp in (main_bp, auth_bp, providers_bp, applications_bp, evidence_bp,
-               staff_bp, admin_bp, dev_bp):
+               staff_bp, evaluation_bp, clarifications_bp, moderation_bp, admin_bp, dev_bp):
         app.register_blueprint(bp)
     # GOV.UK Frontend's CSS asks for /assets/fonts/...: serve its assets there.
     from flask import Blueprint

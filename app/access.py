@@ -61,4 +61,7 @@ def role_required(*roles: Role):
 
 PROVIDER_ROLES = (Role.PROVIDER_USER, Role.PROVIDER_ADMIN)
 STAFF_ROLES = (Role.EVALUATOR, Role.MANAGER, Role.MEMBER_OFFICER, Role.ADMIN)
+# Lead-authority staff who evaluate and decide; member officers only look.
 COMMISSIONER_ROLES = (Role.EVALUATOR, Role.MANAGER, Role.ADMIN)
+EVALUATOR_ROLES = (Role.EVALUATOR, Role.MANAGER)
+MODERATOR_ROLES = (Role.MANAGER,)

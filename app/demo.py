@@ -14,6 +14,7 @@ from app.models import (Document, Dps, Lot, PlacementType, Provider, QualityQues
 
 D = Decimal
 M = D("1000000")  # one million pounds, for insurance cover
+PENNY = D("0.01")
 
 QUALITY_QUESTIONS = [
     ("Safeguarding", "Describe how you keep children safe, including how you respond to "
@@ -366,6 +367,108 @@ def build_providers(dps: Dps) -> list[Provider]:
     return providers
 
 
+# Providers already approved on Lots 1 and 2 (before this portal: no sign-in
+# accounts), so commissioners see a market and evaluators a price distribution.
+# (trading name, setting postcode).
+APPROVED_PROVIDERS = {
+    1: [("Thameside Fostering", "E6 6ER"), ("Larkspur Family Placements", "IG11 8PY"),
+        ("Hollybrook Fostering", "RM1 3BB"), ("Kingfisher Foster Care", "E17 4JN"),
+        ("Marshgate Fostering", "E20 1DY"), ("Elmstead Family Fostering", "CO7 7AU"),
+        ("Riverbend Foster Care", "SS14 1QA"), ("Wanstead Park Fostering", "E11 2LD"),
+        ("Lea Valley Fostering", "EN9 1AS"), ("Chestnut Tree Fostering", "CM20 1AB")],
+    2: [("Hawthorn Children's Homes", "RM7 9AX"), ("Beacon House Care", "SS2 6HZ"),
+        ("Ashdown Residential Care", "CM2 6PY"), ("Fernlea Children's Services", "IG6 2TH"),
+        ("Maple Grove Homes", "DA1 1DP"), ("Stonebridge Care", "EN3 7XN"),
+        ("Foxglove Children's Homes", "CO4 9HU"), ("Heron Lodge Care", "SG12 9LA"),
+        ("Redwood Children's Homes", "CM14 4RA"), ("Bramble Cottage Care", "ME4 4QE")],
+}
+# Typical weekly fee per placement type (in the lot's order), from the published
+# averages: IFA about £925, residential about £3,817 (../shared/DOMAIN.md).
+TYPICAL_WEEKLY = {1: ["860", "885", "925", "975", "990", "935"],
+                  2: ["4250", "3800", "3400", "3850"]}
+WEEKLY_RANGE = {1: (D("780"), D("1150")), 2: (D("3200"), D("4800"))}
+# Each provider's prices relative to the typical fee (mean 1.00).
+PRICE_SPREAD = ["0.88", "0.91", "0.94", "0.97", "0.99", "1.01", "1.03", "1.06", "1.09", "1.12"]
+# Last year's prices were about 3.5% lower (the fee review's typical increase).
+REVIEW_INCREASE = D("1.035")
+
+
+def _to_5(amount: Decimal) -> Decimal:
+    return (amount / 5).quantize(D("1")) * 5
+
+
+def last_review_date(today: date) -> date:
+    """The fee review takes effect on 1 April: the latest one on or before today."""
+    year = today.year if (today.month, today.day) >= (4, 1) else today.year - 1
+    return date(year, 4, 1)
+
+
+def build_approved_providers(dps: Dps, today: date) -> list[Provider]:
+    """Ten providers on each of Lots 1 and 2: an active membership, last
+    year's prices (from their application) and this year's (from the fee
+    review), so the price history has two rows per item."""
+    from app.domain import audit
+    from app.domain.states import MembershipStatus, PriceSource
+    from app.models import Membership, Price
+    review = last_review_date(today)
+    lots = {lot.number: lot for lot in dps.lots}
+    approved = []  # (provider, lot, position in the lot's list)
+    for number, specs in APPROVED_PROVIDERS.items():
+        for i, (name, postcode) in enumerate(specs):
+            slug = name.lower().replace("'", "").replace(" ", "-")
+            provider = Provider(
+                legal_name=f"{name} Ltd", trading_name=name,
+                company_number=f"{13600000 + number * 100 + i:08d}",
+                address_line_1=f"{10 + i * 7} High Street",
+                town="London" if postcode[0] == "E" else "Essex", postcode=postcode,
+                contact_name="Office manager", contact_phone=f"020 8555 {1000 + number * 100 + i}",
+                contact_email=f"office@{slug}.example")
+            db.session.add(provider)
+            approved.append((provider, lots[number], i))
+    db.session.flush()
+    memberships = []
+    for provider, lot, i in approved:
+        home = lot.number == 2
+        db.session.add(Setting(
+            provider_id=provider.id, name=provider.trading_name if home
+            else f"{provider.trading_name} (agency)",
+            setting_type=SettingType.CHILDRENS_HOME if home else SettingType.FOSTERING_AGENCY,
+            ofsted_urn=f"SC6{lot.number}{i:04d}",
+            ofsted_judgement=OfstedJudgement.OUTSTANDING if i % 3 == 0 else OfstedJudgement.GOOD,
+            ofsted_judgement_date=review - timedelta(days=90 + 37 * i),
+            registered_places=2 + i % 4 if home else 20 + 5 * i,
+            age_min=8 if home else 0, age_max=17, gender=Gender.ANY,
+            postcode=provider.postcode, outcode=provider.postcode.split()[0]))
+        joined = review - timedelta(days=365 + 9 * i)
+        membership = Membership(provider_id=provider.id, lot_id=lot.id, started_on=joined,
+                                status=MembershipStatus.ACTIVE)
+        db.session.add(membership)
+        memberships.append((membership, lot))
+        low, high = WEEKLY_RANGE[lot.number]
+        spread = D(PRICE_SPREAD[(i * 3) % len(PRICE_SPREAD)])
+        items = [({"placement_type_id": pt.id},
+                  min(high, max(low, _to_5(D(typical) * spread))), True)
+                 for pt, typical in zip(lot.placement_types, TYPICAL_WEEKLY[lot.number])]
+        items += [({"service_item_id": item.id}, (D(rate) * spread).quantize(PENNY), False)
+                  for item, rate in zip(lot.service_items, DEMO_RATES[lot.number])]
+        for key, amount, weekly in items:
+            before = amount / REVIEW_INCREASE
+            before = _to_5(before) if weekly else before.quantize(PENNY)
+            db.session.add_all([
+                Price(provider_id=provider.id, lot_id=lot.id, amount=before, valid_from=joined,
+                      valid_to=review, source=PriceSource.APPLICATION, **key),
+                Price(provider_id=provider.id, lot_id=lot.id, amount=amount, valid_from=review,
+                      source=PriceSource.FEE_REVIEW, **key)])
+    db.session.flush()
+    for membership, lot in memberships:
+        audit.record(audit.SYSTEM, "membership.created", "membership", membership.id,
+                     provider_id=membership.provider_id,
+                     after={"status": membership.status.value, "lot": lot.number,
+                            "started_on": membership.started_on.isoformat()},
+                     reason="Approved before the portal opened (demo data)")
+    return [provider for provider, _, _ in approved]
+
+
 def load_demo_data(reset: bool = False) -> str:
     if reset:
         for table in reversed(db.metadata.sorted_tables):
@@ -375,7 +478,10 @@ def load_demo_data(reset: bool = False) -> str:
     dps = build_dps()
     staff = build_staff()
     providers = build_providers(dps)
+    from app.domain.applications import today
+    approved = build_approved_providers(dps, today())
     db.session.commit()
-    return (f"Loaded {dps.name} with {len(dps.lots)} lots, {len(staff)} staff accounts and "
+    return (f"Loaded {dps.name} with {len(dps.lots)} lots, {len(staff)} staff accounts, "
             f"{len(providers)} providers (sign in as admin@<provider>.example, password "
-            f"'{DEMO_PASSWORD}').")
+            f"'{DEMO_PASSWORD}') and {len(approved)} providers already approved on Lots 1 "
+            "and 2, with their prices.")

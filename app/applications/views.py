@@ -22,6 +22,7 @@ from app.domain.states import APPLICATION_EDITABLE, ApplicationStatus
 from app.email import send_email
 from app.extensions import db
 from app.models import Application, ApplicationLot, Dps, QualityQuestion
+from app.staff.timeline import timeline
 from app.web import audit_ctx, redirect_303, render
 
 # Quality answers far beyond any word limit are not stored (they stay on the page).
@@ -474,7 +475,7 @@ def submit(app_id: int):
 @bp.get("/<int:app_id>/confirmation")
 def confirmation(app_id: int):
     application = get_own_application_or_404(app_id)
-    if application.status is ApplicationStatus.DRAFT:
+    if application.reference is None:  # never submitted (a draft, or a withdrawn draft)
         return redirect(url_for("applications.task_list", app_id=app_id))
     return render("applications/confirmation.html", title="Application submitted",
                   application=application)
@@ -504,3 +505,13 @@ def withdraw(app_id: int):
             return redirect_303("applications.index")
     return render("applications/withdraw.html", title="Withdraw your application",
                   application=application, form=form, status=400 if form.errors else 200)
+
+
+@bp.get("/<int:app_id>/history")
+def history(app_id: int):
+    """The provider's timeline: events not marked internal, staff shown as the
+    lead authority, never by name."""
+    application = get_own_application_or_404(app_id)
+    return render("applications/history.html", title="History of your application",
+                  application=application, entries=timeline(application, for_provider=True),
+                  for_provider=True)

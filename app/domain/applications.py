@@ -14,16 +14,16 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from app.domain import audit
+from app.domain import audit, snapshots
 from app.domain.declarations import GROUNDS
 from app.domain.evidence import EvidenceProblem, FINANCIAL_KINDS, ORGANISATION_KINDS, \
     current_documents, evidence_problems
 from app.domain.reference import DocumentKind, ServiceUnit
 from app.domain.states import APPLICATION_EDITABLE, APPLICATION_TRANSITIONS, \
-    ApplicationStatus, IllegalTransition, SectionStatus, next_application_status
+    ApplicationStatus, IllegalTransition, LotOutcome, SectionStatus, next_application_status
 from app.extensions import db
 from app.models import (Application, ApplicationLot, ApplicationLotSetting, CeilingPrice,
-                        DeclarationAnswer, QualityAnswer, ServiceRate, utcnow)
+                        DeclarationAnswer, LotEvaluation, QualityAnswer, ServiceRate, utcnow)
 
 LONDON = ZoneInfo("Europe/London")
 PENNY = Decimal("0.01")
@@ -447,11 +447,16 @@ def submission_problems(application, documents, on: date) -> list[SubmitProblem]
 
 
 def lots_taken(provider_id: int, exclude_application_id: int | None = None) -> dict[int, object]:
-    """Lot id -> the provider's active (not withdrawn) application for it."""
+    """Lot id -> the provider's active (not withdrawn) application for it. A lot
+    rejected by a decision is free again: the provider may apply once more."""
     q = (sa.select(ApplicationLot.lot_id, Application)
          .join(Application, ApplicationLot.application_id == Application.id)
+         .outerjoin(LotEvaluation, LotEvaluation.application_lot_id == ApplicationLot.id)
          .where(Application.provider_id == provider_id,
-                Application.status != ApplicationStatus.WITHDRAWN))
+                Application.status != ApplicationStatus.WITHDRAWN,
+                sa.or_(Application.status != ApplicationStatus.DECIDED,
+                       LotEvaluation.outcome.is_(None),
+                       LotEvaluation.outcome != LotOutcome.REJECT)))
     if exclude_application_id is not None:
         q = q.where(Application.id != exclude_application_id)
     return {lot_id: application for lot_id, application in db.session.execute(q).all()}
@@ -727,6 +732,7 @@ def submit(ctx: audit.AuditContext, application, user, documents, on: date, *,
                  before={"status": before.value},
                  after={"status": application.status.value, "reference": application.reference,
                         "lots": [alot.lot.number for alot in application.lots]})
+    snapshots.take_snapshot(application, "submitted")
 
 
 def withdraw(ctx: audit.AuditContext, application, reason: str) -> None:

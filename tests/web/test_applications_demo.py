@@ -3,13 +3,15 @@ from app.demo import DEMO_PASSWORD, load_demo_data
 from app.domain import applications as rules
 from app.domain.audit import verify_chain
 from app.domain.states import ApplicationStatus as A
-from app.models import Application, Document, Provider, User
+from app.models import Application, Document, Membership, Provider, User
 
 
 def test_demo_data_loads_providers_at_every_stage(client, app_ctx):
     summary = load_demo_data()
     assert "6 providers" in summary
-    assert Provider.query.count() == 6
+    # Six providers at each stage of applying, and twenty already approved on lots 1 and 2.
+    assert Provider.query.count() == 26
+    assert Membership.query.count() == 20
     statuses = sorted(a.status.value for a in Application.query.all())
     assert statuses.count(A.SUBMITTED.value) == 2
     assert statuses.count(A.WITHDRAWN.value) == 1

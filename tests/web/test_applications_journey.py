@@ -265,10 +265,10 @@ def _routes(app_id, question_id):
     base = f"/applications/{app_id}"
     gets = ["", "/organisation", "/declarations", "/lots", "/lots/change", "/prices",
             "/services", "/terms", "/evidence", "/quality", "/check", "/confirmation",
-            "/withdraw"]
+            "/withdraw", "/history", "/clarifications", "/outcome"]
     posts = ["/organisation", "/declarations", "/lots", "/lots/change", "/prices",
              "/services", "/terms", "/quality", f"/quality/{question_id}/word-count",
-             "/submit", "/withdraw"]
+             "/submit", "/withdraw", "/clarifications"]
     return [("GET", base + p) for p in gets] + [("POST", base + p) for p in posts]
 
 

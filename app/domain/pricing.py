@@ -1,0 +1,102 @@
+"""What approved providers charge on a lot today, so an evaluator can see where
+a new ceiling price sits: count, minimum, quartiles, median, maximum, and
+whether the price is an outlier (Tukey's fences: beyond 1.5 times the
+interquartile range from the quartiles)."""
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+import sqlalchemy as sa
+
+from app.domain.states import MembershipStatus
+from app.extensions import db
+from app.models import Membership, Price
+
+PENNY = Decimal("0.01")
+# Quartiles of fewer prices say little, so no price is flagged against them.
+MIN_TO_COMPARE = 4
+FENCE = Decimal("1.5")
+HIGH = "high"
+LOW = "low"
+
+
+def percentile(ordered: list[Decimal], fraction: Decimal) -> Decimal:
+    """Linear interpolation between the closest ranks, as PostgreSQL's
+    percentile_cont does, so the figures match a report run in SQL."""
+    if not ordered:
+        raise ValueError("no amounts")
+    position = (len(ordered) - 1) * Decimal(fraction)
+    below = int(position)
+    above = min(below + 1, len(ordered) - 1)
+    share = position - below
+    return ordered[below] + (ordered[above] - ordered[below]) * share
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Weekly ceiling prices of one placement type among approved providers."""
+    count: int
+    minimum: Decimal | None = None
+    lower_quartile: Decimal | None = None
+    median: Decimal | None = None
+    upper_quartile: Decimal | None = None
+    maximum: Decimal | None = None
+
+    @property
+    def enough(self) -> bool:
+        return self.count >= MIN_TO_COMPARE
+
+    def fences(self) -> tuple[Decimal, Decimal] | None:
+        if not self.enough:
+            return None
+        spread = (self.upper_quartile - self.lower_quartile) * FENCE
+        return self.lower_quartile - spread, self.upper_quartile + spread
+
+    def flag(self, amount: Decimal) -> str | None:
+        """HIGH or LOW when `amount` lies beyond a fence, else None (also when
+        there are too few prices to compare)."""
+        fences = self.fences()
+        if fences is None:
+            return None
+        if amount > fences[1]:
+            return HIGH
+        if amount < fences[0]:
+            return LOW
+        return None
+
+
+EMPTY = Distribution(count=0)
+
+
+def distribution_of(amounts) -> Distribution:
+    ordered = sorted(Decimal(a) for a in amounts)
+    if not ordered:
+        return EMPTY
+
+    def q(fraction: str) -> Decimal:
+        return percentile(ordered, Decimal(fraction)).quantize(PENNY, ROUND_HALF_UP)
+
+    return Distribution(count=len(ordered), minimum=ordered[0], lower_quartile=q("0.25"),
+                        median=q("0.5"), upper_quartile=q("0.75"), maximum=ordered[-1])
+
+
+def price_distribution(lot_id: int, on_date: date) -> dict[int, Distribution]:
+    """Per placement type id of the lot: the distribution of the ceiling prices
+    valid on `on_date` of providers with an active membership of the lot.
+    One query, whatever the number of providers; placement types nobody
+    approved prices are absent (use EMPTY)."""
+    rows = db.session.execute(
+        sa.select(Price.placement_type_id, Price.amount)
+        .join(Membership, sa.and_(Membership.provider_id == Price.provider_id,
+                                  Membership.lot_id == Price.lot_id))
+        .where(Price.lot_id == lot_id,
+               Price.placement_type_id.is_not(None),
+               Membership.status == MembershipStatus.ACTIVE,
+               Price.valid_from <= on_date,
+               sa.or_(Price.valid_to.is_(None), Price.valid_to > on_date))
+        .order_by(Price.placement_type_id, Price.amount)
+    ).all()
+    by_type: dict[int, list[Decimal]] = {}
+    for placement_type_id, amount in rows:
+        by_type.setdefault(placement_type_id, []).append(amount)
+    return {pt: distribution_of(amounts) for pt, amounts in by_type.items()}
