@@ -50,6 +50,17 @@ def init_app(app: Flask) -> None:
     app.extensions["email_backend"] = backend
 
 
+def unique_addresses(addresses) -> list[str]:
+    """Each address once, whatever its case, blanks dropped, order kept."""
+    seen, out = set(), []
+    for address in addresses:
+        address = (address or "").strip()
+        if address and address.lower() not in seen:
+            seen.add(address.lower())
+            out.append(address)
+    return out
+
+
 def render_email(template: str, **ctx) -> tuple[str, str]:
     """Templates are plain text; the first line is `Subject: ...`."""
     text = render_template(f"emails/{template}.txt", **ctx)

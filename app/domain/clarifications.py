@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from app.domain import audit, pricing, snapshots
 from app.domain.states import ApplicationStatus, IllegalTransition, Role, next_application_status
+from app.email import unique_addresses
 from app.extensions import db
 from app.models import Clarification, User, utcnow
 
@@ -192,7 +193,7 @@ def provider_recipients(application) -> list[str]:
                                     User.is_active_account.is_(True))
         .order_by(User.id)
     ).scalars().all()
-    return _unique([*admins, application.provider.contact_email])
+    return unique_addresses([*admins, application.provider.contact_email])
 
 
 def evaluator_recipients(application, answered: list[Clarification]) -> list[str]:
@@ -203,14 +204,5 @@ def evaluator_recipients(application, answered: list[Clarification]) -> list[str
         return []
     users = {u.id: u for u in db.session.execute(
         sa.select(User).where(User.id.in_(ids), User.is_active_account.is_(True))).scalars()}
-    return _unique([users[i].email for i in ids if i in users])
+    return unique_addresses([users[i].email for i in ids if i in users])
 
-
-def _unique(addresses) -> list[str]:
-    seen, out = set(), []
-    for address in addresses:
-        address = (address or "").strip()
-        if address and address.lower() not in seen:
-            seen.add(address.lower())
-            out.append(address)
-    return out

@@ -19,7 +19,7 @@ from app.domain import decisions
 from app.domain.prices import current_prices, price_label, price_unit
 from app.domain.states import (ApplicationStatus, IllegalTransition, LotEvaluationStatus,
                                LotOutcome, MembershipStatus, Role)
-from app.email import send_email
+from app.email import send_email, unique_addresses
 from app.extensions import db
 from app.models import Application, ApplicationLot, LotEvaluation, Membership, User
 from app.moderation import bp, forms
@@ -51,17 +51,6 @@ def _form(form_class, prefill: dict):
     if request.method == "POST":
         return form_class()
     return form_class(data=prefill)
-
-
-def _emails(*addresses) -> list[str]:
-    """Each address once, whatever its case, blanks dropped."""
-    seen, out = set(), []
-    for address in addresses:
-        address = (address or "").strip()
-        if address and address.lower() not in seen:
-            seen.add(address.lower())
-            out.append(address)
-    return out
 
 
 def _context(application, lot_evaluation) -> dict:
@@ -223,8 +212,9 @@ def review(app_id: int, lot_id: int):
     if decided:
         submitter = db.session.get(User, application.submitted_by_id) \
             if application.submitted_by_id else None
-        provider_to = _emails(submitter.email if submitter and submitter.is_active else None,
-                              application.provider.contact_email)
+        provider_to = unique_addresses([
+            submitter.email if submitter and submitter.is_active else None,
+            application.provider.contact_email])
     outcomes = decisions.lot_decisions(application) if decided else []
     comment = (form.comment.data or "").strip()
     try:
