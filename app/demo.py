@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from app.domain import geo
 from app.domain.reference import DocumentKind, Gender, OfstedJudgement, ServiceUnit, SettingType
 from app.extensions import db
 from app.domain.states import DocumentStatus, Role
@@ -80,6 +81,11 @@ LOTS = [
          discount="Sibling discount of 5% where siblings attend the same school.",
          retainer="Retainers are capped at 50% of the weekly fee during school holidays."),
 ]
+
+
+def _grid(postcode: str) -> dict:
+    place = geo.locate(postcode)
+    return {"easting": place.easting, "northing": place.northing} if place else {}
 
 
 def build_dps(name: str = "North East London Children's Placements DPS",
@@ -341,7 +347,7 @@ def build_providers(dps: Dps) -> list[Provider]:
                                     ofsted_urn=urn, ofsted_judgement=judgement,
                                     ofsted_judgement_date=when, registered_places=places,
                                     age_min=ages[0], age_max=ages[1], gender=Gender.ANY,
-                                    postcode=postcode, outcode=postcode.split()[0]))
+                                    postcode=postcode, outcode=postcode.split()[0], **_grid(postcode)))
         db.session.add_all(settings)
         db.session.flush()
         add_demo_evidence(provider, settings, user, spec["evidence"], today)
@@ -438,7 +444,8 @@ def build_approved_providers(dps: Dps, today: date) -> list[Provider]:
             ofsted_judgement_date=review - timedelta(days=90 + 37 * i),
             registered_places=2 + i % 4 if home else 20 + 5 * i,
             age_min=8 if home else 0, age_max=17, gender=Gender.ANY,
-            postcode=provider.postcode, outcode=provider.postcode.split()[0]))
+            postcode=provider.postcode, outcode=provider.postcode.split()[0],
+            **_grid(provider.postcode)))
         joined = review - timedelta(days=365 + 9 * i)
         membership = Membership(provider_id=provider.id, lot_id=lot.id, started_on=joined,
                                 status=MembershipStatus.ACTIVE)

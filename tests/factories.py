@@ -3,6 +3,7 @@ from datetime import date
 from decimal import Decimal
 import itertools
 
+from app.domain import geo
 from app.domain.reference import Gender, OfstedJudgement, SettingType
 from app.domain.states import Role
 from app.extensions import db
@@ -45,6 +46,10 @@ def make_setting(provider: Provider, **overrides) -> Setting:
                   ofsted_judgement_date=date(2025, 6, 1), registered_places=20, age_min=0,
                   age_max=17, gender=Gender.ANY, postcode="E15 4QZ", outcode="E15")
     fields.update(overrides)
+    place = geo.locate(fields["postcode"])
+    if place and "easting" not in overrides:
+        fields.update(easting=place.easting, northing=place.northing,
+                      outcode=overrides.get("outcode", place.outcode))
     setting = Setting(provider_id=provider.id, **fields)
     db.session.add(setting)
     db.session.commit()

@@ -10,7 +10,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from app.domain import audit
+from app.domain import audit, geo
 from app.domain.reference import SPECIALISMS, OfstedJudgement, SettingType
 from app.extensions import db
 from app.models import Provider, Setting, User
@@ -231,11 +231,19 @@ def _setting_values(details: dict) -> dict:
     return values
 
 
+def place_setting(setting: Setting) -> None:
+    """Give the setting its grid position for distance search (None if unknown)."""
+    place = geo.locate(setting.postcode)
+    setting.easting = place.easting if place else None
+    setting.northing = place.northing if place else None
+
+
 def create_setting(ctx: audit.AuditContext, provider_id: int, details: dict) -> Setting:
     _check_specialisms(details)
     values = _setting_values(details)
     specialisms = values.pop("specialisms")
     setting = Setting(provider_id=provider_id, outcode=outcode(values["postcode"]), **values)
+    place_setting(setting)
     setting.specialisms = specialisms
     db.session.add(setting)
     db.session.flush()
@@ -250,6 +258,7 @@ def update_setting(ctx: audit.AuditContext, setting: Setting, details: dict) -> 
     values = _setting_values(details)
     before, after = _apply(setting, SETTING_FIELDS, values)
     setting.outcode = outcode(setting.postcode)
+    place_setting(setting)
     if after:
         audit.record(ctx, "setting.updated", "setting", setting.id,
                      provider_id=setting.provider_id, before=before, after=after)

@@ -175,3 +175,96 @@ class PriceSource(str, enum.Enum):
     APPLICATION = "application"
     FEE_REVIEW = "fee_review"
     NEGOTIATION = "negotiation"
+
+
+class SuspensionReason(str, enum.Enum):
+    SAFEGUARDING = "safeguarding"
+    NON_COMPLIANCE = "non_compliance"
+    EXPIRED_EVIDENCE = "expired_evidence"
+    PERFORMANCE = "performance"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        return {"safeguarding": "Safeguarding", "non_compliance": "Non-compliance",
+                "expired_evidence": "Expired evidence", "performance": "Performance",
+                "other": "Other"}[self.value]
+
+
+class ConcernStatus(str, enum.Enum):
+    OPEN = "open"
+    INVESTIGATING = "investigating"
+    CLOSED = "closed"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+CONCERN_TRANSITIONS: dict[tuple[ConcernStatus, str], ConcernStatus] = {
+    (ConcernStatus.OPEN, "investigate"): ConcernStatus.INVESTIGATING,
+    (ConcernStatus.OPEN, "close"): ConcernStatus.CLOSED,
+    (ConcernStatus.INVESTIGATING, "close"): ConcernStatus.CLOSED,
+}
+
+
+def next_concern_status(current: ConcernStatus, action: str) -> ConcernStatus:
+    try:
+        return CONCERN_TRANSITIONS[(current, action)]
+    except KeyError:
+        raise IllegalTransition(
+            f"You cannot {action} a concern that is {current.label.lower()}.") from None
+
+
+class ConcernCategory(str, enum.Enum):
+    SAFEGUARDING = "safeguarding"
+    QUALITY_OF_CARE = "quality_of_care"
+    MISSING_EPISODES = "missing_episodes"
+    COMPLAINT = "complaint"
+    OFSTED = "ofsted"
+    CONTRACT = "contract"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        return {"safeguarding": "Safeguarding alert", "quality_of_care": "Quality of care",
+                "missing_episodes": "Missing episodes", "complaint": "Complaint",
+                "ofsted": "Ofsted judgement", "contract": "Contract compliance",
+                "other": "Other"}[self.value]
+
+
+class Severity(str, enum.Enum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+class RemovalStatus(str, enum.Enum):
+    PENDING = "pending"      # requested, awaiting a second person
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+
+
+class ComplianceStatus(str, enum.Enum):
+    COMPLIANT = "compliant"
+    NON_COMPLIANT = "non_compliant"
+
+    @property
+    def label(self) -> str:
+        return {"compliant": "Compliant", "non_compliant": "Non-compliant"}[self.value]
+
+
+class JobStatus(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()

@@ -13,5 +13,8 @@ from app.models.evaluation import (  # noqa: F401
     ApplicationSnapshot, SnapshotView,
 )
 from app.models.membership import Membership, Price  # noqa: F401
+from app.models.contract import (  # noqa: F401
+    Authority, AccessAgreement, ApiToken, Suspension, Removal, Concern, ExpiryReminder, JobRun,
+)
 from app.models.audit import AuditEvent  # noqa: F401
 from app.models.outbox import OutboxEmail  # noqa: F401

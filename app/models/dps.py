@@ -47,6 +47,9 @@ class Lot(db.Model):
     discount_terms: Mapped[str] = mapped_column(sa.Text, default="")
     retainer_terms: Mapped[str] = mapped_column(sa.Text, default="")
     quality_scale_max: Mapped[int] = mapped_column(default=5)
+    # Days after evidence expires before a non-compliant membership is suspended
+    # automatically; None means commissioners decide.
+    auto_suspend_after_days: Mapped[int | None]
 
     dps = relationship("Dps", back_populates="lots")
     placement_types = relationship("PlacementType", back_populates="lot",

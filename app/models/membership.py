@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.domain.reference import ServiceUnit
-from app.domain.states import MembershipStatus, PriceSource
+from app.domain.states import ComplianceStatus, MembershipStatus, PriceSource
 from app.extensions import db
 from app.models.base import MONEY, enum_column, utcnow
 
@@ -26,6 +26,10 @@ class Membership(db.Model):
                                                      default=MembershipStatus.ACTIVE)
     started_on: Mapped[date]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    compliance: Mapped[ComplianceStatus] = mapped_column(enum_column(ComplianceStatus),
+                                                         default=ComplianceStatus.COMPLIANT)
+    non_compliant_since: Mapped[date | None]
+    non_compliance_reason: Mapped[str | None] = mapped_column(sa.Text)
 
     provider = relationship("Provider")
     lot = relationship("Lot")

@@ -38,6 +38,7 @@ class Provider(db.Model):
 class Setting(db.Model):
     """A home, agency branch, supported accommodation service or school."""
     __tablename__ = "settings"
+    __table_args__ = (sa.Index("ix_settings_grid", "easting", "northing"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     provider_id: Mapped[int] = mapped_column(sa.ForeignKey("providers.id"), index=True)
@@ -53,6 +54,12 @@ class Setting(db.Model):
     postcode: Mapped[str] = mapped_column(sa.String(8))
     # Outward code ("E15") for distance search on outcode centroids.
     outcode: Mapped[str] = mapped_column(sa.String(4), index=True)
+    # OSGB grid position (metres) of the postcode, for distance search; from the
+    # outcode centroid today, a full postcode lookup later (app.domain.geo).
+    easting: Mapped[int | None]
+    northing: Mapped[int | None]
+    # Denormalised from active setting-level suspensions so search can filter cheaply.
+    is_suspended: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

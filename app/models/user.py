@@ -18,6 +18,8 @@ class User(UserMixin, db.Model):
     full_name: Mapped[str] = mapped_column(sa.String(200))
     role: Mapped[Role] = mapped_column(enum_column(Role))
     provider_id: Mapped[int | None] = mapped_column(sa.ForeignKey("providers.id"), index=True)
+    # Staff belong to an authority: the lead, or the member a member officer works for.
+    authority_id: Mapped[int | None] = mapped_column(sa.ForeignKey("authorities.id"), index=True)
     password_hash: Mapped[str | None] = mapped_column(sa.String(255))
     email_confirmed_at: Mapped[datetime | None]
     # Changing it signs the user out everywhere and voids old reset links.
@@ -28,6 +30,7 @@ class User(UserMixin, db.Model):
     last_sign_in_at: Mapped[datetime | None]
 
     provider = relationship("Provider", back_populates="users", foreign_keys=[provider_id])
+    authority = relationship("Authority", foreign_keys=[authority_id])
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_version}"
