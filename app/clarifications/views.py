@@ -129,12 +129,16 @@ def changes(app_id: int):
     latest = versions[-1] if versions else None
     seen_view = snapshots.last_seen(app_id, current_user.id)
     seen = next((v for v in versions if seen_view and v.id == seen_view.snapshot_id), None)
+    if seen is None and len(versions) > 1:
+        # Not looked here before: compare with the version as submitted, which is
+        # what the application page showed them when they started.
+        seen = versions[0]
     found = snapshots.diff(seen.data, latest.data) if seen and latest else []
     now = utcnow()
     evaluating, waiting = rules.evaluation_time(application, now)
     page = render("clarifications/changes.html", title="What has changed",
                   application=application, latest=latest, seen=seen,
-                  first_visit=latest is not None and seen_view is None, changes=found,
+                  first_visit=latest is not None and seen is None, changes=found,
                   evaluation_time=rules.duration_text(evaluating),
                   waiting_time=rules.duration_text(waiting))
     if latest is not None:
