@@ -92,8 +92,17 @@ def register_blueprints(app: Flask) -> None:
     from app.providers import bp as providers_bp
     from app.staff import bp as staff_bp
 
+    from app.api import bp as api_bp
+    from app.authorities import bp as authorities_bp
+    from app.compliance import bp as compliance_bp
+    from app.concerns import bp as concerns_bp
+    from app.contract import bp as contract_bp
+    from app.directory import bp as directory_bp
+
     for bp in (main_bp, auth_bp, providers_bp, applications_bp, evidence_bp,
-               staff_bp, evaluation_bp, clarifications_bp, moderation_bp, admin_bp, dev_bp):
+               staff_bp, evaluation_bp, clarifications_bp, moderation_bp, directory_bp,
+               contract_bp, concerns_bp, compliance_bp, authorities_bp, api_bp, admin_bp,
+               dev_bp):
         app.register_blueprint(bp)
     # GOV.UK Frontend's CSS asks for /assets/fonts/...: serve its assets there.
     from flask import Blueprint

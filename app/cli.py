@@ -44,6 +44,66 @@ def register(app: Flask) -> None:
             raise click.ClickException("Set REDIS_URL: without it jobs already run in-process.")
         Worker([queue], connection=queue.connection).work(burst=burst)
 
+    @app.cli.command("compliance-check")
+    @click.option("--date", "on", type=click.DateTime(formats=["%Y-%m-%d"]),
+                  help="Check as on this date (YYYY-MM-DD); today in the UK by default.")
+    def compliance_check(on):
+        """Run the evidence expiry check now, in this process (schedule it daily)."""
+        from app.domain.applications import today
+        from app.jobs import compliance as jobs
+        job = jobs.new_expiry_check(on.date() if on else today(), None)
+        db.session.commit()
+        job = jobs.run_now(job)
+        _finish(job, lambda r: (
+            f"Expiry check for {r['on']}: {r['providers']} providers checked, "
+            f"{len(r['reminders'])} reminders sent, {len(r['expired'])} certificates expired, "
+            f"{len(r['non_compliant'])} memberships made non-compliant, "
+            f"{len(r['suspended'])} suspended automatically, "
+            f"{len(r['restored'])} compliant again."))
+
+    @app.cli.command("ofsted-import")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    def ofsted_import(file: str):
+        """Import Ofsted's management information (CSV) now, in this process."""
+        from pathlib import Path
+        from app.domain.documents import HEADER_BYTES
+        from app.domain.ofsted_import import OfstedFileError, check_header
+        from app.jobs import compliance as jobs
+        from app.storage import UploadTooLarge
+        with open(file, "rb") as stream:
+            try:
+                check_header(stream.read(HEADER_BYTES))
+            except OfstedFileError as exc:
+                raise click.ClickException(str(exc)) from None
+            stream.seek(0)
+            try:
+                job = jobs.new_ofsted_import(stream, Path(file).name, None,
+                                             app.config["MAX_UPLOAD_BYTES"])
+            except UploadTooLarge:
+                raise click.ClickException("The file is larger than MAX_UPLOAD_BYTES") from None
+        db.session.commit()
+        job = jobs.run_now(job)
+        _finish(job, lambda r: (
+            f"Ofsted import of {r['file']}: {r['rows']} rows, {r['updated']} settings updated, "
+            f"{r['unchanged']} unchanged, {len(r['downgrades'])} below a lot's minimum "
+            f"(concerns raised), {len(r['unknown_urns'])} unknown URNs, "
+            f"{len(r['malformed'])} malformed rows.") + _problem_lines(r))
+
+    def _problem_lines(report: dict, limit: int = 50) -> str:
+        from app.domain.ofsted_import import problem_rows
+        problems = problem_rows(report)
+        lines = [f"\n  row {p['row']}: {p['problem']} {p['urn']} {p['detail']}".rstrip()
+                 for p in problems[:limit]]
+        if len(problems) > limit:
+            lines.append(f"\n  ... and {len(problems) - limit} more: see the job in the portal")
+        return "".join(lines)
+
+    def _finish(job, summary) -> None:
+        if job.status.value != "finished":
+            raise click.ClickException(f"Job {job.id} failed: {job.error}")
+        click.echo(summary(job.report))
+        click.echo(f"Job {job.id} finished.")
+
     @app.cli.command("audit-verify")
     def audit_verify():
         """Check the audit trail's hash chain; exit 1 if any record was altered."""

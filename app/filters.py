@@ -41,19 +41,26 @@ def nav_items() -> list[dict]:
             ("providers.organisation", "Organisation"),
             ("providers.settings_list", "Settings"),
             ("evidence.library", "Evidence"),
+            ("contract.my_suspensions", "Compliance"),
         ]
         if current_user.role.value == "provider_admin":
             items.append(("providers.team", "Team"))
     else:
-        items.append(("staff.dashboard", "Dashboard"))
-        if current_user.role.value == "admin":
-            items.append(("admin.users", "Staff accounts"))
+        role = current_user.role.value
+        if role != "member_officer":
+            items.append(("staff.dashboard", "Applications"))
+        items += [("directory.search", "Directory"), ("concerns.index", "Concerns")]
+        if role in ("evaluator", "manager", "admin"):
+            items.append(("compliance.dashboard", "Compliance"))
+        if role == "admin":
+            items += [("authorities.index", "Authorities"), ("admin.users", "Staff accounts")]
     if current_app_show_outbox():
         items.append(("dev.outbox", "Outbox"))
     items += [("auth.account", "Your account"), ("auth.sign_out_confirm", "Sign out")]
     bp_of = (request.endpoint or "").split(".")[0]
     return [{"href": url_for(ep), "text": text,
-             "active": request.endpoint == ep or (bp_of == ep.split(".")[0] and bp_of not in ("providers", "auth"))}
+             "active": request.endpoint == ep or (bp_of == ep.split(".")[0]
+                                                  and bp_of not in ("providers", "auth", "admin"))}
             for ep, text in items]
 
 

@@ -1,6 +1,7 @@
 from flask_wtf import FlaskForm
-from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovSubmitInput, GovTextInput
-from wtforms import EmailField, RadioField, StringField, SubmitField
+from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovSelect, GovSubmitInput, GovTextInput
+from wtforms import EmailField, RadioField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, InputRequired, Length
 
 from app.domain.states import STAFF_ROLES
@@ -16,4 +17,16 @@ class StaffUserForm(FlaskForm):
     role = RadioField("Role", widget=GovRadioInput(),
                       choices=[(r.value, r.label) for r in STAFF_ROLES],
                       validators=[InputRequired("Select a role")])
+    authority_id = SelectField(
+        "Authority", widget=GovSelect(),
+        description="Member authority officers must belong to a member authority: it decides "
+                    "which lots they see. Other staff belong to the lead authority, chosen for "
+                    "them if you leave this blank.",
+        default="", invalid_choice_message="Select an authority from the list")
     submit = SubmitField("Create account and send invitation", widget=GovSubmitInput())
+
+    def __init__(self, authorities, **kwargs):
+        super().__init__(**kwargs)
+        self.authority_id.choices = [SelectChoice("", "Select an authority")] + [
+            SelectChoice(str(a.id), f"{a.name} (lead authority)" if a.is_lead else a.name)
+            for a in authorities]

@@ -4,10 +4,10 @@ from flask import flash
 from app.admin import bp
 from app.admin.forms import StaffUserForm
 from app.auth.views import send_invitation
-from app.domain import accounts
+from app.domain import accounts, agreements, audit
 from app.domain.states import STAFF_ROLES, Role
 from app.extensions import db
-from app.models import User
+from app.models import Authority, User
 from app.web import audit_ctx, redirect_303, render
 from flask_login import current_user
 
@@ -23,15 +23,24 @@ def users():
 @bp.route("/users/new", methods=["GET", "POST"])
 def new_user():
     # Staff accounts are only ever created here (or by the CLI), never self-registered.
-    form = StaffUserForm()
+    form = StaffUserForm(db.session.execute(
+        sa.select(Authority).order_by(Authority.is_lead.desc(), Authority.name)).scalars().all())
     if form.validate_on_submit():
         try:
+            authority = agreements.staff_authority(
+                Role(form.role.data), int(form.authority_id.data) if form.authority_id.data else None)
             user = accounts.invite_user(audit_ctx(), email=form.email.data,
                                         full_name=form.full_name.data, role=Role(form.role.data),
                                         provider_id=None, invited_by=current_user)
+        except agreements.AgreementError as exc:
+            form.authority_id.errors.append(str(exc))
         except accounts.AccountError as exc:
             form.email.errors.append(str(exc))
         else:
+            if authority is not None:
+                user.authority_id = authority.id
+                audit.record(audit_ctx(), "account.authority_set", "user", user.id,
+                             after={"authority_id": authority.id, "authority": authority.name})
             db.session.commit()
             send_invitation(user, current_user)
             flash(f"Account created. We have emailed {user.email} a link to set a password.", "success")

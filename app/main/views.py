@@ -3,6 +3,7 @@ from flask import current_app, jsonify, redirect, url_for
 from flask_login import current_user
 
 from app.access import public
+from app.domain.states import Role
 from app.extensions import db
 from app.main import bp
 from app.models import Dps
@@ -13,6 +14,8 @@ from app.web import render
 @public
 def home():
     if current_user.is_authenticated:
+        if current_user.role is Role.MEMBER_OFFICER:
+            return redirect(url_for("directory.search"))
         if current_user.is_staff:
             return redirect(url_for("staff.dashboard"))
         if current_user.provider_id is None:

@@ -9,6 +9,8 @@ PUBLIC = {
     "auth.register", "auth.check_email", "auth.confirm_email", "auth.resend_confirmation",
     "auth.sign_in", "auth.forgot_password", "auth.reset_password", "auth.accept_invitation",
     "static", "govuk_assets.static",
+    # The rate-card API authenticates with a member authority's token, not a session.
+    "api.providers", "api.provider", "api.openapi",
 }
 
 
