@@ -39,3 +39,22 @@ def safe_next(default_endpoint: str) -> str:
     if target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return url_for(default_endpoint)
+
+
+def pagination(endpoint: str, page: int, pages: int, **params) -> dict | None:
+    """Parameters for the GOV.UK pagination component, keeping every filter in
+    the links: first, last and the pages either side of this one."""
+    if pages < 2:
+        return None
+
+    def href(n: int) -> str:
+        return url_for(endpoint, **params, page=n)
+    items: list[dict] = []
+    for n in range(1, pages + 1):
+        if n in (1, pages) or abs(n - page) <= 1:
+            items.append({"number": n, "href": href(n), "current": n == page})
+        elif items and not items[-1].get("ellipsis"):
+            items.append({"ellipsis": True})
+    return {"items": items,
+            "previous": {"href": href(page - 1)} if page > 1 else None,
+            "next": {"href": href(page + 1)} if page < pages else None}

@@ -22,7 +22,7 @@ from app.extensions import db
 from app.jobs import compliance as jobs
 from app.models import Document, JobRun, Lot, Membership, Provider
 from app.storage import UploadTooLarge, get_storage
-from app.web import audit_ctx, redirect_303, render
+from app.web import audit_ctx, pagination, redirect_303, render
 
 PER_PAGE = 50
 RECENT_JOBS = 20
@@ -69,24 +69,6 @@ def _page_number() -> int:
     return max(request.args.get("page", 1, type=int) or 1, 1)
 
 
-def _pagination(kind: str, page: int, total: int) -> dict | None:
-    pages = math.ceil(total / PER_PAGE)
-    if pages < 2:
-        return None
-
-    def href(n):
-        return url_for("compliance.list", kind=kind, page=n)
-    items = []
-    for n in range(1, pages + 1):
-        if n in (1, pages) or abs(n - page) <= 1:
-            items.append({"number": n, "href": href(n), "current": n == page})
-        elif items and not items[-1].get("ellipsis"):
-            items.append({"ellipsis": True})
-    return {"items": items,
-            "previous": {"href": href(page - 1)} if page > 1 else None,
-            "next": {"href": href(page + 1)} if page < pages else None}
-
-
 def _memberships(kind: str, page: int) -> tuple[list[Membership], int]:
     if kind == "non-compliant":
         where = [Membership.status.in_(rules.CURRENT_STATUSES),
@@ -125,7 +107,9 @@ def _list_page(kind: str, status: int = 200, message: str | None = None):
         docs = found[(page - 1) * PER_PAGE:page * PER_PAGE]
     return render("compliance/list.html", status=status, title=LISTS[kind], kind=kind,
                   memberships=memberships, documents=docs, total=total, on=on,
-                  pagination=_pagination(kind, page, total), message=message,
+                  pagination=pagination("compliance.list", page, math.ceil(total / PER_PAGE),
+                                        kind=kind),
+                  message=message,
                   can_verify=current_user.role in EVALUATOR_ROLES)
 
 

@@ -22,7 +22,7 @@ from app.domain.states import ConcernCategory, ConcernStatus, IllegalTransition,
 from app.email import send_email
 from app.extensions import db
 from app.models import AuditEvent, Concern, Membership, Provider, Setting, Suspension, User
-from app.web import audit_ctx, redirect_303, render
+from app.web import audit_ctx, pagination, redirect_303, render
 
 PAGE_SIZE = 20
 RECORD_FRAGMENTS = {"concern-record": "concerns/_record.html"}
@@ -43,25 +43,6 @@ def _is_htmx_for(fragments) -> bool:
 
 
 # ------------------------------------------------------------------ list
-
-def _pagination(page: int, pages: int, params: dict) -> dict | None:
-    """GOV.UK pagination keeping the filters: first, last and the pages
-    either side of this one."""
-    if pages < 2:
-        return None
-
-    def href(n):
-        return url_for("concerns.index", **params, page=n)
-    items = []
-    for n in range(1, pages + 1):
-        if n in (1, pages) or abs(n - page) <= 1:
-            items.append({"number": n, "href": href(n), "current": n == page})
-        elif items and not items[-1].get("ellipsis"):
-            items.append({"ellipsis": True})
-    return {"items": items,
-            "previous": {"href": href(page - 1)} if page > 1 else None,
-            "next": {"href": href(page + 1)} if page < pages else None}
-
 
 @bp.get("/")
 def index():
@@ -94,7 +75,7 @@ def index():
     return render("concerns/index.html", title="Concerns and safeguarding alerts", form=form,
                   rows=rows, total=total, first=(page - 1) * PAGE_SIZE + 1,
                   last=(page - 1) * PAGE_SIZE + len(rows), filtered=bool(params),
-                  pagination=_pagination(page, pages, params),
+                  pagination=pagination("concerns.index", page, pages, **params),
                   fragments={"concern-results": "concerns/_results.html"},
                   status=200 if valid else 400)
 

@@ -4,7 +4,7 @@ lots of their authority's agreements and never a suspended provider."""
 import csv
 import io
 
-from flask import Response, abort, request, stream_with_context, url_for
+from flask import Response, abort, request, stream_with_context
 from flask_login import current_user
 
 from app.access import COMMISSIONER_ROLES
@@ -14,7 +14,7 @@ from app.domain import directory
 from app.domain.applications import today
 from app.domain.authorities import visible_lot_ids
 from app.domain.reference import SPECIALISMS
-from app.web import render
+from app.web import pagination, render
 
 RESULTS = "directory-results"
 
@@ -29,26 +29,6 @@ def _params() -> dict:
     params = request.args.to_dict(flat=False)
     params.pop("page", None)
     return params
-
-
-def _pagination(result: directory.Page, params: dict) -> dict | None:
-    """GOV.UK pagination keeping every filter: first, last and the pages
-    either side of this one."""
-    if result.pages < 2:
-        return None
-    page, pages = result.page, result.pages
-
-    def href(n):
-        return url_for("directory.search", **params, page=n)
-    items = []
-    for n in range(1, pages + 1):
-        if n in (1, pages) or abs(n - page) <= 1:
-            items.append({"number": n, "href": href(n), "current": n == page})
-        elif items and not items[-1].get("ellipsis"):
-            items.append({"ellipsis": True})
-    return {"items": items,
-            "previous": {"href": href(page - 1)} if page > 1 else None,
-            "next": {"href": href(page + 1)} if page < pages else None}
 
 
 def _form(access: directory.Access, lots) -> tuple[DirectoryForm, directory.Criteria | None]:
@@ -79,7 +59,9 @@ def search():
     # lot, so they come along out of band.
     swap_types = request.headers.get("HX-Request") and request.headers.get("HX-Target") == RESULTS
     return render("directory/search.html", title="Find approved providers", form=form,
-                  result=result, pagination=_pagination(result, params) if result else None,
+                  result=result,
+                  pagination=(pagination("directory.search", result.page, result.pages, **params)
+                              if result else None),
                   params=params, commissioner=access.sees_suspended, specialism_labels=SPECIALISMS,
                   swap_types=bool(swap_types), fragments={RESULTS: "directory/_results.html"},
                   status=200 if result is not None else 400)

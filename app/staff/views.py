@@ -23,7 +23,7 @@ from app.staff import bp
 from app.staff.access import get_application_for_staff_or_404
 from app.staff.forms import AssignForm, QueueFilterForm, TakeForm
 from app.staff.timeline import timeline
-from app.web import audit_ctx, redirect_303, render
+from app.web import audit_ctx, pagination, redirect_303, render
 
 CONFLICT = ("This application has changed since you opened this page. Nothing was saved: "
             "check the latest details and try again.")
@@ -35,26 +35,6 @@ def _commissioner_only() -> None:
 
 
 # ------------------------------------------------------------------ the queue
-
-def _pagination(result: queue.QueuePage, params: dict) -> dict | None:
-    """GOV.UK pagination keeping the filters: first, last and the pages
-    either side of this one."""
-    if result.pages < 2:
-        return None
-    page, pages = result.page, result.pages
-
-    def href(n):
-        return url_for("staff.dashboard", **params, page=n)
-    items = []
-    for n in range(1, pages + 1):
-        if n in (1, pages) or abs(n - page) <= 1:
-            items.append({"number": n, "href": href(n), "current": n == page})
-        elif items and not items[-1].get("ellipsis"):
-            items.append({"ellipsis": True})
-    return {"items": items,
-            "previous": {"href": href(page - 1)} if page > 1 else None,
-            "next": {"href": href(page + 1)} if page < pages else None}
-
 
 def _member_officer_page():
     authorities = db.session.execute(
@@ -75,7 +55,8 @@ def dashboard():
     params = {k: v for k, v in request.args.items() if k != "page" and v.strip()}
     return render("staff/dashboard.html", title="Evaluation queue", form=form,
                   result=result, counts=queue.counts_by_status(),
-                  pagination=_pagination(result, params), filtered=bool(params),
+                  pagination=pagination("staff.dashboard", result.page, result.pages, **params),
+                  filtered=bool(params),
                   fragments={"queue-results": "staff/_queue.html"},
                   status=200 if valid else 400)
 
