@@ -48,6 +48,13 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
     SHOW_OUTBOX = False
+    # Links in emails sent by background jobs have no request to take the host
+    # from: set these wherever a worker runs (Flask 3.1 does not restrict
+    # incoming requests to SERVER_NAME).
+    SERVER_NAME = os.environ.get("SERVER_NAME") or None
+    PREFERRED_URL_SCHEME = os.environ.get("PREFERRED_URL_SCHEME", "http")
+    # X-Query-Count on every response (SQL statements run by the request): for the benchmark.
+    QUERY_COUNT_HEADER = os.environ.get("QUERY_COUNT_HEADER", "") in ("1", "true", "yes")
 
     @property
     def MAX_CONTENT_LENGTH(self):  # noqa: N802 - Flask setting name
@@ -70,6 +77,7 @@ class TestConfig(Config):
 class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = os.environ.get("PREFERRED_URL_SCHEME", "https")
 
     def __init__(self):
         # Fail at start-up, not on the first request, when a secret is missing.

@@ -1,5 +1,9 @@
-"""Demo data: a realistic DPS with four lots, staff for every role and
-providers at several stages. Figures follow ../shared/DOMAIN.md."""
+"""Demo data: a realistic DPS with four lots, staff for every role, providers
+at several stages of applying, and approved providers with the contract
+management stories the README walks through (a suspension, a removal
+awaiting a second manager, concerns, insurance about to expire or just
+expired). Figures follow ../shared/DOMAIN.md."""
+import functools
 import io
 from datetime import date, timedelta
 from decimal import Decimal
@@ -122,15 +126,27 @@ DEMO_STAFF = [
     ("evaluator@newham.example", "Tom Okafor", Role.EVALUATOR),
     ("evaluator2@newham.example", "Grace Lin", Role.EVALUATOR),
     ("manager@newham.example", "Helen Murray", Role.MANAGER),
+    # A second manager, to confirm or cancel what the first one requests (four eyes).
+    ("manager2@newham.example", "Marcus Reid", Role.MANAGER),
     ("officer@redbridge.example", "Sam Patel", Role.MEMBER_OFFICER),
+    ("officer@havering.example", "Chris Adeyemi", Role.MEMBER_OFFICER),
 ]
+
+
+@functools.cache
+def demo_password_hash() -> str:
+    """Every demo account has the same published password, so it is hashed
+    once per process (scrypt is slow on purpose: about 0.1 s a hash)."""
+    probe = User()
+    probe.set_password(DEMO_PASSWORD)
+    return probe.password_hash
 
 
 def build_staff() -> list[User]:
     users = []
     for email, name, role in DEMO_STAFF:
         user = User(email=email, full_name=name, role=role, email_confirmed_at=utcnow())
-        user.set_password(DEMO_PASSWORD)
+        user.password_hash = demo_password_hash()
         db.session.add(user)
         users.append(user)
     db.session.flush()
@@ -339,7 +355,7 @@ def build_providers(dps: Dps) -> list[Provider]:
         user = User(email=f"admin@{spec['slug']}.example", full_name=spec["admin"],
                     role=Role.PROVIDER_ADMIN, provider_id=provider.id,
                     email_confirmed_at=utcnow())
-        user.set_password(DEMO_PASSWORD)
+        user.password_hash = demo_password_hash()
         db.session.add(user)
         settings = []
         for name, kind, urn, judgement, when, places, ages, postcode in spec["settings"]:
@@ -397,6 +413,41 @@ WEEKLY_RANGE = {1: (D("780"), D("1150")), 2: (D("3200"), D("4800"))}
 PRICE_SPREAD = ["0.88", "0.91", "0.94", "0.97", "0.99", "1.01", "1.03", "1.06", "1.09", "1.12"]
 # Last year's prices were about 3.5% lower (the fee review's typical increase).
 REVIEW_INCREASE = D("1.035")
+# Whom each approved setting cares for, so the directory's filters have
+# something to tell apart: (gender, youngest, oldest, specialism codes).
+SETTING_PROFILES = {
+    "Thameside Fostering": (Gender.ANY, 0, 17, ["sibling_groups", "emergency"]),
+    "Larkspur Family Placements": (Gender.ANY, 0, 17, ["parent_and_child"]),
+    "Hollybrook Fostering": (Gender.ANY, 5, 17, ["emotional_behavioural", "respite"]),
+    "Kingfisher Foster Care": (Gender.ANY, 11, 17, ["uasc", "remand"]),
+    "Marshgate Fostering": (Gender.ANY, 0, 17, ["autism", "learning_disability"]),
+    "Elmstead Family Fostering": (Gender.ANY, 0, 11, ["sibling_groups"]),
+    "Riverbend Foster Care": (Gender.ANY, 0, 17, ["emergency"]),
+    "Wanstead Park Fostering": (Gender.ANY, 8, 17, ["cse_risk", "mental_health"]),
+    "Lea Valley Fostering": (Gender.ANY, 0, 17, ["emotional_behavioural", "solo"]),
+    "Chestnut Tree Fostering": (Gender.ANY, 0, 17, ["physical_disability", "respite"]),
+    "Hawthorn Children's Homes": (Gender.ANY, 8, 17, ["cce_risk", "emotional_behavioural"]),
+    "Beacon House Care": (Gender.FEMALE, 12, 17, ["cse_risk", "mental_health"]),
+    "Ashdown Residential Care": (Gender.ANY, 10, 17, ["autism", "learning_disability"]),
+    "Fernlea Children's Services": (Gender.MALE, 13, 17, ["cce_risk", "remand"]),
+    "Maple Grove Homes": (Gender.ANY, 8, 15, ["emotional_behavioural", "sibling_groups"]),
+    "Stonebridge Care": (Gender.FEMALE, 11, 17, ["cse_risk", "emotional_behavioural"]),
+    "Foxglove Children's Homes": (Gender.ANY, 6, 14, ["autism", "physical_disability"]),
+    "Heron Lodge Care": (Gender.FEMALE, 12, 17, ["cse_risk", "mental_health", "solo"]),
+    "Redwood Children's Homes": (Gender.MALE, 10, 17, ["emotional_behavioural"]),
+    "Bramble Cottage Care": (Gender.ANY, 8, 17, ["emergency", "solo"]),
+}
+# Inspection dates that app/data/ofsted-sample.csv refers to: fixed, so the
+# sample reads the same whenever the demo is loaded (others follow the review).
+FIXED_OFSTED_DATES = {"Hawthorn Children's Homes": date(2024, 9, 24),
+                      "Ashdown Residential Care": date(2024, 6, 12)}
+# Placement types a provider has no price for (Fernlea has no school on site):
+# it sorts last, unpriced, in a search by that type.
+NOT_OFFERED = {"Fernlea Children's Services": ["Residential with education on site"]}
+
+
+def _slug(name: str) -> str:
+    return name.lower().replace("'", "").replace(" ", "-")
 
 
 def _to_5(amount: Decimal) -> Decimal:
@@ -409,10 +460,12 @@ def last_review_date(today: date) -> date:
     return date(year, 4, 1)
 
 
-def build_approved_providers(dps: Dps, today: date) -> list[Provider]:
+def build_approved_providers(dps: Dps, today: date, *,
+                             not_offered: dict[str, list[str]] | None = None) -> list[Provider]:
     """Ten providers on each of Lots 1 and 2: an active membership, last
     year's prices (from their application) and this year's (from the fee
-    review), so the price history has two rows per item."""
+    review), so the price history has two rows per item. `not_offered` maps
+    a trading name to the placement types it has no price for."""
     from app.domain import audit
     from app.domain.states import MembershipStatus, PriceSource
     from app.models import Membership, Price
@@ -421,7 +474,7 @@ def build_approved_providers(dps: Dps, today: date) -> list[Provider]:
     approved = []  # (provider, lot, position in the lot's list)
     for number, specs in APPROVED_PROVIDERS.items():
         for i, (name, postcode) in enumerate(specs):
-            slug = name.lower().replace("'", "").replace(" ", "-")
+            slug = _slug(name)
             provider = Provider(
                 legal_name=f"{name} Ltd", trading_name=name,
                 company_number=f"{13600000 + number * 100 + i:08d}",
@@ -435,15 +488,18 @@ def build_approved_providers(dps: Dps, today: date) -> list[Provider]:
     memberships = []
     for provider, lot, i in approved:
         home = lot.number == 2
+        gender, age_min, age_max, specialisms = SETTING_PROFILES.get(
+            provider.trading_name, (Gender.ANY, 8 if home else 0, 17, []))
         db.session.add(Setting(
             provider_id=provider.id, name=provider.trading_name if home
             else f"{provider.trading_name} (agency)",
             setting_type=SettingType.CHILDRENS_HOME if home else SettingType.FOSTERING_AGENCY,
             ofsted_urn=f"SC6{lot.number}{i:04d}",
             ofsted_judgement=OfstedJudgement.OUTSTANDING if i % 3 == 0 else OfstedJudgement.GOOD,
-            ofsted_judgement_date=review - timedelta(days=90 + 37 * i),
+            ofsted_judgement_date=FIXED_OFSTED_DATES.get(
+                provider.trading_name, review - timedelta(days=90 + 37 * i)),
             registered_places=2 + i % 4 if home else 20 + 5 * i,
-            age_min=8 if home else 0, age_max=17, gender=Gender.ANY,
+            age_min=age_min, age_max=age_max, gender=gender, specialisms=specialisms,
             postcode=provider.postcode, outcode=provider.postcode.split()[0],
             **_grid(provider.postcode)))
         joined = review - timedelta(days=365 + 9 * i)
@@ -453,9 +509,11 @@ def build_approved_providers(dps: Dps, today: date) -> list[Provider]:
         memberships.append((membership, lot))
         low, high = WEEKLY_RANGE[lot.number]
         spread = D(PRICE_SPREAD[(i * 3) % len(PRICE_SPREAD)])
+        gaps = set((not_offered or {}).get(provider.trading_name, []))
         items = [({"placement_type_id": pt.id},
                   min(high, max(low, _to_5(D(typical) * spread))), True)
-                 for pt, typical in zip(lot.placement_types, TYPICAL_WEEKLY[lot.number])]
+                 for pt, typical in zip(lot.placement_types, TYPICAL_WEEKLY[lot.number])
+                 if pt.name not in gaps]
         items += [({"service_item_id": item.id}, (D(rate) * spread).quantize(PENNY), False)
                   for item, rate in zip(lot.service_items, DEMO_RATES[lot.number])]
         for key, amount, weekly in items:
@@ -476,19 +534,238 @@ def build_approved_providers(dps: Dps, today: date) -> list[Provider]:
     return [provider for provider, _, _ in approved]
 
 
+# Member authorities and the lots of their current access agreements (for the
+# DPS term, at the published £3,150 per lot per year). Waltham Forest's Lot 2
+# agreement ended at the last fee review, so its officers no longer see Lot 2.
+LEAD_EMAIL_DOMAIN = "newham.example"
+DEMO_MEMBERS = [
+    ("London Borough of Redbridge", "redbridge.example", [1, 2]),
+    ("London Borough of Havering", "havering.example", [2]),
+    ("London Borough of Barking and Dagenham", "barkingdagenham.example", [1, 2, 3]),
+    ("London Borough of Waltham Forest", "walthamforest.example", [1]),
+]
+ANNUAL_FEE_PER_LOT = D("3150")
+# Fixed rate-card API tokens, so the README's curl examples work on any demo
+# install. Demo data only: real tokens are random and shown once.
+DEMO_API_TOKENS = {
+    "London Borough of Redbridge": "dps_demo-redbridge-rate-card-token-lots-1-and-2",
+    "London Borough of Havering": "dps_demo-havering-rate-card-token-lot-2-only",
+}
+
+
+def build_authorities(dps: Dps, staff: list[User], today: date) -> list:
+    """The lead authority, four member authorities with their access
+    agreements and demo API tokens; each demo staff account joins the
+    authority of its email domain."""
+    from app.domain import agreements, api_tokens
+    from app.domain.audit import AuditContext
+    admin = next(u for u in staff if u.role is Role.ADMIN)
+    ctx = AuditContext(actor_id=admin.id, actor_role=admin.role.value)
+    lots = {lot.number: lot for lot in dps.lots}
+    by_domain = {LEAD_EMAIL_DOMAIN: agreements.create_authority(ctx, name=dps.lead_authority,
+                                                                is_lead=True)}
+    members = []
+    for name, domain, numbers in DEMO_MEMBERS:
+        authority = agreements.create_authority(ctx, name=name, is_lead=False)
+        by_domain[domain] = authority
+        members.append(authority)
+        for number in numbers:
+            agreements.add_agreement(ctx, authority, lot=lots[number],
+                                     annual_fee=ANNUAL_FEE_PER_LOT, starts_on=dps.opens_on,
+                                     ends_on=dps.closes_on)
+        if name in DEMO_API_TOKENS:
+            api_tokens.issue_token(ctx, authority, name="Demo brokerage system",
+                                   created_by_id=admin.id, plaintext=DEMO_API_TOKENS[name])
+    ended = last_review_date(today) - timedelta(days=1)
+    if ended > dps.opens_on:
+        agreements.add_agreement(ctx, by_domain["walthamforest.example"], lot=lots[2],
+                                 annual_fee=ANNUAL_FEE_PER_LOT, starts_on=dps.opens_on,
+                                 ends_on=ended)
+    for user in staff:
+        user.authority_id = by_domain[user.email.split("@", 1)[1]].id
+    db.session.flush()
+    return members
+
+
+# ------------------------------------------------------- contract management
+
+# Lot 2 suspends a provider automatically after 14 days without valid cover.
+AUTO_SUSPEND_AFTER_DAYS = {2: 14}
+# Approved providers in a story below sign in as admin@<slug>.example, so
+# their banners, reminders and renewals can be tried: trading name -> admin.
+PROVIDER_ACCOUNTS = {"Stonebridge Care": "Olivia Grant",
+                     "Redwood Children's Homes": "Kwame Boateng",
+                     "Maple Grove Homes": "Sarah Lewis"}
+# Public liability insurance that runs out this many days after the load
+# date: Redwood's is due a 30-day reminder at the first expiry check, Maple
+# Grove's ran out 3 days ago, so that check makes it non-compliant.
+EXPIRING_LIABILITY = {"Redwood Children's Homes": 20, "Maple Grove Homes": -3}
+INSURANCE_COVER = {DocumentKind.PUBLIC_LIABILITY: 10 * M,
+                   DocumentKind.EMPLOYERS_LIABILITY: 10 * M,
+                   DocumentKind.PROFESSIONAL_INDEMNITY: 5 * M}
+
+
+def _ctx(user: User):
+    from app.domain.audit import AuditContext
+    return AuditContext(actor_id=user.id, actor_role=user.role.value)
+
+
+def add_member_insurance(approved: list[Provider], admins: dict[int, User],
+                         checker: User, today: date) -> None:
+    """Verified insurance for every approved provider, at or above every
+    lot's minimum. Renewals are spread from 75 days to about ten months
+    ahead, past the first (60-day) reminder, except the two in
+    EXPIRING_LIABILITY, so the first expiry check has a little to do."""
+    from app.domain.compliance import verify_renewal
+    documents = []
+    for n, provider in enumerate(approved):
+        renewal = today + timedelta(days=75 + (n * 29) % 240)
+        lapsing = EXPIRING_LIABILITY.get(provider.trading_name)
+        for kind, cover in INSURANCE_COVER.items():
+            expires_on = renewal
+            if kind is DocumentKind.PUBLIC_LIABILITY and lapsing is not None:
+                expires_on = today + timedelta(days=lapsing)
+            documents.append(store_demo_pdf(provider, kind, cover=cover, expires_on=expires_on,
+                                            uploaded_by=admins.get(provider.id)))
+    db.session.flush()
+    ctx = _ctx(checker)
+    for document in documents:
+        verify_renewal(ctx, document, checker.id)
+
+
+def build_contract_management(dps: Dps, staff: list[User], approved: list[Provider],
+                              today: date) -> None:
+    """What a DPS looks like after a while: insurance on file, a safeguarding
+    suspension, a past suspension lifted, a removal awaiting a second
+    manager, and concerns at each stage. Everything through the domain
+    rules, as the people named would do it in the portal."""
+    from app.domain import concerns, removals, suspensions
+    from app.domain.states import ConcernCategory, Severity, SuspensionReason
+    people = {user.email: user for user in staff}
+    manager = people["manager@newham.example"]
+    evaluator = people["evaluator@newham.example"]
+    redbridge = people["officer@redbridge.example"]
+    havering = people["officer@havering.example"]
+    lots = {lot.number: lot for lot in dps.lots}
+    for number, days in AUTO_SUSPEND_AFTER_DAYS.items():
+        lots[number].auto_suspend_after_days = days
+    by_name = {p.trading_name: p for p in approved}
+    settings = {s.provider_id: s for s in db.session.execute(
+        sa.select(Setting).where(Setting.provider_id.in_([p.id for p in approved]))).scalars()}
+
+    admins = {}
+    for name, full_name in PROVIDER_ACCOUNTS.items():
+        provider = by_name[name]
+        user = User(email=f"admin@{_slug(name)}.example", full_name=full_name,
+                    role=Role.PROVIDER_ADMIN, provider_id=provider.id,
+                    email_confirmed_at=utcnow())
+        user.password_hash = demo_password_hash()
+        db.session.add(user)
+        admins[provider.id] = user
+    db.session.flush()
+    add_member_insurance(approved, admins, evaluator, today)
+
+    def day(d: date) -> str:
+        return f"{d.day} {d:%B %Y}"
+
+    # A safeguarding alert (not shared with the provider) and the suspension
+    # from Lot 2 that followed it.
+    stonebridge = by_name["Stonebridge Care"]
+    alert = concerns.raise_concern(
+        _ctx(manager), stonebridge, setting=settings[stonebridge.id],
+        category=ConcernCategory.SAFEGUARDING, severity=Severity.HIGH,
+        description="The police told us that a 15-year-old girl living at the home was found "
+                    "at an address linked to exploitation after going missing overnight. The "
+                    "home did not report her missing to the police or her social worker for "
+                    "nine hours.",
+        authority_id=manager.authority_id)
+    suspended_on = today - timedelta(days=7)
+    review_on = today + timedelta(days=21)
+    suspensions.suspend(
+        _ctx(manager), stonebridge, lot=lots[2], reason=SuspensionReason.SAFEGUARDING,
+        description="No new placements while the safeguarding alert about an unreported "
+                    "missing episode is investigated. Children already living at the home "
+                    "stay, with weekly visits from their social workers.",
+        remedy="Send us your revised missing-from-care procedure, evidence that every member "
+               "of staff has been trained in it, and your response to the strategy meeting's "
+               f"actions. We will review this suspension on {day(review_on)}.",
+        starts_on=suspended_on, review_on=review_on, concern=alert)
+
+    # A suspension for performance, since lifted with a note.
+    kingfisher = by_name["Kingfisher Foster Care"]
+    past = suspensions.suspend(
+        _ctx(manager), kingfisher, lot=lots[1], reason=SuspensionReason.PERFORMANCE,
+        description="Monthly placement reports were overdue for two quarters and the agency "
+                    "missed three placement planning meetings.",
+        remedy="Agree an improvement plan with the contract manager and send every monthly "
+               "report on time for three months.",
+        starts_on=today - timedelta(days=150), review_on=today - timedelta(days=90))
+    suspensions.reinstate(
+        _ctx(manager), past,
+        "Improvement plan completed: every monthly report since has arrived on time and the "
+        "agency attended every placement planning meeting. Agreed at the review meeting.")
+
+    # A removal one manager has asked for, waiting for a second (manager2).
+    removals.request_removal(
+        _ctx(manager), by_name["Riverbend Foster Care"], lot=lots[1], requested_by=manager,
+        ground="Twice this year the agency placed children with foster carers its panel had "
+               "not yet approved, in breach of the Fostering Services Regulations and clause "
+               "12 of the DPS terms, after a formal warning in the spring.")
+
+    # A quality-of-care concern Redbridge raised, now being investigated.
+    heron = by_name["Heron Lodge Care"]
+    concern = concerns.raise_concern(
+        _ctx(redbridge), heron, setting=settings[heron.id],
+        category=ConcernCategory.QUALITY_OF_CARE, severity=Severity.MEDIUM,
+        description="A 14-year-old we placed has not been in full-time education for six "
+                    "weeks and the home has not told the virtual school. Her social worker "
+                    "has raised it at two visits.",
+        authority_id=redbridge.authority_id)
+    db.session.flush()
+    concerns.change_status(_ctx(evaluator), concern, "investigate", version=concern.version)
+
+    # A complaint Havering raised, investigated and closed with its outcome.
+    beacon = by_name["Beacon House Care"]
+    complaint = concerns.raise_concern(
+        _ctx(havering), beacon, category=ConcernCategory.COMPLAINT, severity=Severity.LOW,
+        description="A parent complained that the home cancelled two planned family contact "
+                    "visits at short notice without telling the social worker.",
+        authority_id=havering.authority_id)
+    db.session.flush()
+    concerns.change_status(_ctx(manager), complaint, "investigate", version=complaint.version)
+    db.session.flush()
+    concerns.change_status(
+        _ctx(manager), complaint, "close", version=complaint.version,
+        outcome="Upheld. Both visits were cancelled because of staff shortages and the social "
+                "worker should have been told. The home has changed its rota so contact "
+                "visits are always covered and has apologised to the family. No further "
+                "action.")
+    db.session.flush()
+
+
 def load_demo_data(reset: bool = False) -> str:
     if reset:
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())
     if db.session.execute(sa.select(Dps.id).limit(1)).first():
         return "Demo data is already loaded (use --reset to start again)."
+    from app.domain.applications import today
+    on = today()
     dps = build_dps()
     staff = build_staff()
     providers = build_providers(dps)
-    from app.domain.applications import today
-    approved = build_approved_providers(dps, today())
+    approved = build_approved_providers(dps, on, not_offered=NOT_OFFERED)
+    members = build_authorities(dps, staff, on)
+    build_contract_management(dps, staff, approved, on)
     db.session.commit()
     return (f"Loaded {dps.name} with {len(dps.lots)} lots, {len(staff)} staff accounts, "
-            f"{len(providers)} providers (sign in as admin@<provider>.example, password "
-            f"'{DEMO_PASSWORD}') and {len(approved)} providers already approved on Lots 1 "
-            "and 2, with their prices.")
+            f"{len(providers)} providers applying (sign in as admin@<provider>.example, "
+            f"password '{DEMO_PASSWORD}') and {len(approved)} providers already approved on "
+            f"Lots 1 and 2, with their prices and insurance. {len(members)} member authorities "
+            "have access agreements; try the rate-card API as Redbridge (Lots 1 and 2) with "
+            f"'Authorization: Bearer {DEMO_API_TOKENS['London Borough of Redbridge']}'. "
+            "Stonebridge Care is suspended from Lot 2 (safeguarding) and a removal of "
+            "Riverbend Foster Care awaits a second manager. Today's `flask --app wsgi "
+            "compliance-check` reminds Redwood Children's Homes that its insurance expires in "
+            "20 days and makes Maple Grove Homes non-compliant; `flask --app wsgi ofsted-import "
+            "app/data/ofsted-sample.csv` downgrades Ashdown Residential Care.")

@@ -38,6 +38,14 @@ def test_demo_data_loads_providers_at_every_stage(client, app_ctx):
     assert "already loaded" in load_demo_data()
 
 
+def test_every_demo_account_signs_in_with_the_published_password(app_ctx):
+    load_demo_data()
+    users = User.query.all()
+    # Seven staff, six applying providers and three approved ones with a story.
+    assert len(users) == 16
+    assert all(u.check_password(DEMO_PASSWORD) and u.email_confirmed_at for u in users)
+
+
 def test_demo_providers_can_sign_in_and_download_their_documents(client, app_ctx):
     load_demo_data()
     r = client.post("/sign-in", data={"email": "admin@brightwater-fostering.example",
