@@ -14,6 +14,28 @@ def register(app: Flask) -> None:
         summary = load_demo_data(reset=reset)
         click.echo(summary)
 
+    @app.cli.command("bench-data")
+    @click.option("--providers", default=5000, show_default=True,
+                  help="Providers at scale 1 (settings, documents and so on follow).")
+    @click.option("--scale", default=1.0, show_default=True, help="Multiply every count.")
+    @click.option("--seed", default=42, show_default=True, help="Same seed, same data.")
+    @click.option("--reset", is_flag=True, help="Delete existing data first.")
+    def bench_data(providers: int, scale: float, seed: int, reset: bool):
+        """Fill the database with a deterministic national-scale DPS for benchmarks."""
+        from app.bench_data import BENCH_PASSWORD, generate, reset_database
+        if reset:
+            reset_database()
+        click.echo(f"Generating national-scale data (providers={providers}, scale={scale}, "
+                   f"seed={seed}) into {db.engine.url.render_as_string(hide_password=True)}")
+        try:
+            counts = generate(providers=providers, scale=scale, seed=seed, echo=click.echo)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        seconds = counts.pop("seconds")
+        click.echo(f"Done in {seconds}s: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
+        click.echo(f"Provider users sign in as admin@p<provider id>.bench.example with the "
+                   f"password '{BENCH_PASSWORD}'; staff use the demo accounts.")
+
     @app.cli.command("create-admin")
     @click.option("--email", required=True)
     @click.option("--name", "full_name", required=True)
