@@ -19,6 +19,7 @@ def create_app(config=None) -> Flask:
     register_blueprints(app)
     register_errorhandlers(app)
     register_security_headers(app)
+    register_query_counter(app)
     register_cli(app)
     return app
 
@@ -178,6 +179,29 @@ def register_security_headers(app: Flask) -> None:
                                         "max-age=31536000; includeSubDomains")
         response.headers["X-Request-Id"] = getattr(g, "request_id", "")
         response.vary.add("HX-Request")
+        return response
+
+
+def register_query_counter(app: Flask) -> None:
+    """Opt-in (QUERY_COUNT_HEADER): the number of SQL statements a request ran,
+    as an X-Query-Count header, so the benchmark can show the count per page.
+    Statements run while a streamed body is sent come after the header."""
+    if not app.config.get("QUERY_COUNT_HEADER"):
+        return
+    from sqlalchemy import event
+    from flask import has_request_context
+    from app.extensions import db
+
+    def count(*_args):
+        if has_request_context():
+            g.query_count = g.get("query_count", 0) + 1
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", count)
+
+    @app.after_request
+    def query_count_header(response):
+        response.headers["X-Query-Count"] = str(g.get("query_count", 0))
         return response
 
 
