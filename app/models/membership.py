@@ -43,6 +43,8 @@ class Price(db.Model):
     __table_args__ = (
         sa.Index("ix_prices_provider_lot", "provider_id", "lot_id", "valid_from"),
         sa.Index("ix_prices_placement_type", "placement_type_id", "valid_from"),
+        # "Prices of a lot in force on a date": the price check and analytics.
+        sa.Index("ix_prices_lot_valid_to", "lot_id", "valid_to"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 01:01:27.434418
+Create Date: 2026-11-25 02:03:15.667548
 
 """
 from alembic import op
@@ -525,6 +525,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_prices'))
     )
     with op.batch_alter_table('prices', schema=None) as batch_op:
+        batch_op.create_index('ix_prices_lot_valid_to', ['lot_id', 'valid_to'], unique=False)
         batch_op.create_index('ix_prices_placement_type', ['placement_type_id', 'valid_from'], unique=False)
         batch_op.create_index('ix_prices_provider_lot', ['provider_id', 'lot_id', 'valid_from'], unique=False)
 
@@ -692,6 +693,7 @@ def downgrade():
     with op.batch_alter_table('prices', schema=None) as batch_op:
         batch_op.drop_index('ix_prices_provider_lot')
         batch_op.drop_index('ix_prices_placement_type')
+        batch_op.drop_index('ix_prices_lot_valid_to')
 
     op.drop_table('prices')
     with op.batch_alter_table('memberships', schema=None) as batch_op:
