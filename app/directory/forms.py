@@ -4,34 +4,17 @@ Criteria; the lot choices are only the lots this person may see, so a lot id
 edited into the address is an invalid choice."""
 from govuk_frontend_wtf.wtforms_widgets import (GovCheckboxInput, GovCheckboxesInput,
                                                 GovRadioInput, GovSelect, GovTextInput)
-from wtforms import BooleanField, Form, IntegerField, RadioField, SelectField, \
-    SelectMultipleField, StringField
+from wtforms import BooleanField, Form, RadioField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import NumberRange, Optional, StopValidation, ValidationError
+from wtforms.validators import NumberRange, Optional, ValidationError
 
 from app.domain import directory, geo
 from app.domain.providers import MAX_AGE, MIN_AGE
 from app.domain.reference import SPECIALISMS, Gender, OfstedJudgement
+from app.forms import WholeNumberFilter
 
 ANY = ""
 UNKNOWN_POSTCODE = "Enter a real postcode, like HA1 1AA"
-
-
-class AgeField(IntegerField):
-    widget = GovTextInput()
-
-    def process_formdata(self, valuelist):
-        text = (valuelist[0] if valuelist else "").strip()
-        self.data = None
-        if text:
-            try:
-                self.data = int(text)
-            except ValueError:
-                raise ValueError("Age must be a whole number, like 14") from None
-
-    def pre_validate(self, form):
-        if self.process_errors:
-            raise StopValidation()  # one message is enough: not a number
 
 
 class DirectoryForm(Form):
@@ -58,7 +41,7 @@ class DirectoryForm(Form):
             SelectChoice(j.value, j.label if j is OfstedJudgement.OUTSTANDING
                          else f"{j.label} or better") for j in directory.MINIMUM_JUDGEMENTS],
         invalid_choice_message="Select an Ofsted judgement from the list")
-    age = AgeField("Child's age", validators=[
+    age = WholeNumberFilter("Child's age", not_whole="Age must be a whole number, like 14", validators=[
         Optional(), NumberRange(MIN_AGE, MAX_AGE, f"Age must be between {MIN_AGE} and {MAX_AGE}")])
     gender = SelectField("Child's gender", widget=GovSelect(), default=ANY,
                          choices=[SelectChoice(ANY, "Any"),

@@ -11,7 +11,7 @@ refused the same way.
 import sqlalchemy as sa
 
 from app.domain import audit
-from app.domain.states import IllegalTransition, MembershipStatus, RemovalStatus, Role
+from app.domain.states import MembershipStatus, RemovalStatus, Role, next_status
 from app.extensions import db
 from app.models import Membership, Removal, utcnow
 
@@ -43,11 +43,7 @@ class NotAManager(RemovalError):
 
 
 def next_removal_status(current: RemovalStatus, action: str) -> RemovalStatus:
-    try:
-        return REMOVAL_TRANSITIONS[(current, action)]
-    except KeyError:
-        raise IllegalTransition(
-            f"You cannot {action} a removal that is {LABELS[current].lower()}.") from None
+    return next_status(REMOVAL_TRANSITIONS, current, action, "a removal", LABELS[current])
 
 
 def _required(text: str | None, message: str) -> str:

@@ -74,13 +74,19 @@ class IllegalTransition(Exception):
     """Raised when an action is not allowed from the current state."""
 
 
-def next_application_status(current: ApplicationStatus, action: str) -> ApplicationStatus:
+def next_status(table: dict, current, action: str, noun: str, current_label: str):
+    """The state `action` leads to from `current` in a lifecycle's table, or
+    IllegalTransition with a message written for the person acting."""
     try:
-        return APPLICATION_TRANSITIONS[(current, action)]
+        return table[(current, action)]
     except KeyError:
         raise IllegalTransition(
-            f"You cannot {action.replace('_', ' ')} an application that is {current.label.lower()}."
+            f"You cannot {action.replace('_', ' ')} {noun} that is {current_label.lower()}."
         ) from None
+
+
+def next_application_status(current: ApplicationStatus, action: str) -> ApplicationStatus:
+    return next_status(APPLICATION_TRANSITIONS, current, action, "an application", current.label)
 
 
 def allowed_actions(current: ApplicationStatus) -> list[str]:
@@ -141,11 +147,7 @@ LOT_EVALUATION_TRANSITIONS: dict[tuple[LotEvaluationStatus, str], LotEvaluationS
 
 
 def next_lot_evaluation_status(current: LotEvaluationStatus, action: str) -> LotEvaluationStatus:
-    try:
-        return LOT_EVALUATION_TRANSITIONS[(current, action)]
-    except KeyError:
-        raise IllegalTransition(
-            f"You cannot {action} a lot that is {current.label.lower()}.") from None
+    return next_status(LOT_EVALUATION_TRANSITIONS, current, action, "a lot", current.label)
 
 
 class MembershipStatus(str, enum.Enum):
@@ -209,11 +211,7 @@ CONCERN_TRANSITIONS: dict[tuple[ConcernStatus, str], ConcernStatus] = {
 
 
 def next_concern_status(current: ConcernStatus, action: str) -> ConcernStatus:
-    try:
-        return CONCERN_TRANSITIONS[(current, action)]
-    except KeyError:
-        raise IllegalTransition(
-            f"You cannot {action} a concern that is {current.label.lower()}.") from None
+    return next_status(CONCERN_TRANSITIONS, current, action, "a concern", current.label)
 
 
 class ConcernCategory(str, enum.Enum):

@@ -1,13 +1,14 @@
 """Staff forms: the queue's filters (a GET form, no CSRF: it changes nothing)
 and the take / assign actions, which carry the application version."""
 from flask_wtf import FlaskForm
-from govuk_frontend_wtf.wtforms_widgets import GovSelect, GovSubmitInput, GovTextInput
-from wtforms import Form, HiddenField, IntegerField, SelectField, SubmitField
+from govuk_frontend_wtf.wtforms_widgets import GovSelect, GovSubmitInput
+from wtforms import Form, HiddenField, SelectField, SubmitField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, NumberRange, Optional, StopValidation
+from wtforms.validators import DataRequired, NumberRange, Optional
 
 from app.domain import queue
 from app.domain.states import ApplicationStatus
+from app.forms import WholeNumberFilter
 
 ANY = ""
 UNASSIGNED = "unassigned"
@@ -20,30 +21,14 @@ def _select(label: str, noun: str, **kwargs) -> SelectField:
                        invalid_choice_message=f"Select {noun} from the list", **kwargs)
 
 
-class DaysField(IntegerField):
-    widget = GovTextInput()
-
-    def process_formdata(self, valuelist):
-        text = (valuelist[0] if valuelist else "").strip()
-        self.data = None
-        if text:
-            try:
-                self.data = int(text)
-            except ValueError:
-                raise ValueError("Days waiting must be a whole number, like 5") from None
-
-    def pre_validate(self, form):
-        if self.process_errors:
-            raise StopValidation()  # one message is enough: not a number
-
-
 class QueueFilterForm(Form):
     """Read from the query string; every field may be left at "any"."""
     lot = _select("Lot", "a lot", default=ANY)
     status = _select("Status", "a status", default=ANY)
     evaluator = _select("Evaluator", "an evaluator", default=ANY)
-    waiting_over = DaysField(
-        "Waiting longer than (days)", validators=[
+    waiting_over = WholeNumberFilter(
+        "Waiting longer than (days)", not_whole="Days waiting must be a whole number, like 5",
+        validators=[
             Optional(),
             NumberRange(min=0, max=3650, message="Days waiting must be between 0 and 3650")])
     sort = _select("Sort by", "what to sort by", default="submitted",
