@@ -266,3 +266,84 @@ class JobStatus(str, enum.Enum):
     @property
     def label(self) -> str:
         return self.value.capitalize()
+
+
+# ------------------------------------------------------------ annual fee review
+
+class FeeReviewStatus(str, enum.Enum):
+    """A fee review round: prepared, open to providers (invitations sent),
+    closed (late non-responders recorded; negotiations may still finish)."""
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+
+    @property
+    def label(self) -> str:
+        return {"draft": "Not yet open", "open": "Open", "closed": "Closed"}[self.value]
+
+
+FEE_REVIEW_TRANSITIONS: dict[tuple[FeeReviewStatus, str], FeeReviewStatus] = {
+    (FeeReviewStatus.DRAFT, "open"): FeeReviewStatus.OPEN,
+    (FeeReviewStatus.OPEN, "close"): FeeReviewStatus.CLOSED,
+}
+
+
+def next_fee_review_status(current: FeeReviewStatus, action: str) -> FeeReviewStatus:
+    return next_status(FEE_REVIEW_TRANSITIONS, current, action, "a fee review round", current.label)
+
+
+class SubmissionStatus(str, enum.Enum):
+    """One provider's resubmission in a round."""
+    INVITED = "invited"                      # not started
+    DRAFT = "draft"                          # saved, not submitted
+    SUBMITTED = "submitted"                  # with commissioners
+    NEGOTIATING = "negotiating"              # counter-offers await the provider
+    AWAITING_APPROVAL = "awaiting_approval"  # above guidance: a second person must agree
+    AGREED = "agreed"                        # prices set from the effective date
+    NO_RESPONSE = "no_response"              # round closed without a submission
+
+    @property
+    def label(self) -> str:
+        return {"invited": "Not started", "draft": "In progress", "submitted": "Submitted",
+                "negotiating": "Counter-offer made", "awaiting_approval": "Awaiting second approval",
+                "agreed": "Agreed", "no_response": "No response"}[self.value]
+
+
+S = SubmissionStatus
+SUBMISSION_TRANSITIONS: dict[tuple[SubmissionStatus, str], SubmissionStatus] = {
+    (S.INVITED, "save"): S.DRAFT,
+    (S.DRAFT, "save"): S.DRAFT,
+    (S.INVITED, "submit"): S.SUBMITTED,
+    (S.DRAFT, "submit"): S.SUBMITTED,
+    (S.SUBMITTED, "counter"): S.NEGOTIATING,
+    (S.NEGOTIATING, "respond"): S.SUBMITTED,
+    (S.SUBMITTED, "agree"): S.AGREED,
+    (S.SUBMITTED, "propose_agreement"): S.AWAITING_APPROVAL,
+    (S.AWAITING_APPROVAL, "approve"): S.AGREED,
+    (S.AWAITING_APPROVAL, "return"): S.SUBMITTED,
+    (S.INVITED, "close"): S.NO_RESPONSE,
+    (S.DRAFT, "close"): S.NO_RESPONSE,
+    # An extension granted after the round closed lets the provider in again.
+    (S.NO_RESPONSE, "extend"): S.DRAFT,
+}
+# The provider may still change its proposal.
+SUBMISSION_EDITABLE = {S.INVITED, S.DRAFT}
+
+
+def next_submission_status(current: SubmissionStatus, action: str) -> SubmissionStatus:
+    return next_status(SUBMISSION_TRANSITIONS, current, action, "a fee review submission",
+                       current.label)
+
+
+class LineDecision(str, enum.Enum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"                  # the proposal is agreed
+    COUNTERED = "countered"                # a commissioner offered another price
+    COUNTER_ACCEPTED = "counter_accepted"  # the provider accepted the counter-offer
+    REJECTED = "rejected"                  # the current price stands
+
+    @property
+    def label(self) -> str:
+        return {"pending": "To decide", "accepted": "Accepted", "countered": "Counter-offer",
+                "counter_accepted": "Counter-offer accepted",
+                "rejected": "Rejected (current price stands)"}[self.value]

@@ -16,5 +16,8 @@ from app.models.membership import Membership, Price  # noqa: F401
 from app.models.contract import (  # noqa: F401
     Authority, AccessAgreement, ApiToken, Suspension, Removal, Concern, ExpiryReminder, JobRun,
 )
+from app.models.fee_review import (  # noqa: F401
+    FeeReviewRound, FeeReviewRoundLot, FeeReviewSubmission, FeeReviewLine, FeeReviewMessage,
+)
 from app.models.audit import AuditEvent  # noqa: F401
 from app.models.outbox import OutboxEmail  # noqa: F401

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 02:03:15.667548
+Create Date: 2026-11-25 02:25:33.752853
 
 """
 from alembic import op
@@ -484,6 +484,37 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_expiry_reminders')),
     sa.UniqueConstraint('document_id', 'days_before', name=op.f('uq_expiry_reminders_document_id'))
     )
+    op.create_table('fee_review_rounds',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('dps_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('status', sa.Enum('draft', 'open', 'closed', name='feereviewstatus', native_enum=False, length=40), nullable=False),
+    sa.Column('opens_on', sa.Date(), nullable=False),
+    sa.Column('closes_on', sa.Date(), nullable=False),
+    sa.Column('effective_on', sa.Date(), nullable=False),
+    sa.Column('guidance_method', sa.String(length=10), nullable=False),
+    sa.Column('staff_cost_weight', sa.Numeric(precision=6, scale=3), nullable=True),
+    sa.Column('nlw_change', sa.Numeric(precision=6, scale=3), nullable=True),
+    sa.Column('cpih', sa.Numeric(precision=6, scale=3), nullable=True),
+    sa.Column('guidance_uplift', sa.Numeric(precision=6, scale=3), nullable=False),
+    sa.Column('cap_uplift', sa.Numeric(precision=6, scale=3), nullable=True),
+    sa.Column('message', sa.Text(), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('opened_at', sa.DateTime(), nullable=True),
+    sa.Column('opened_by_id', sa.Integer(), nullable=True),
+    sa.Column('closed_at', sa.DateTime(), nullable=True),
+    sa.Column('invitation_job_id', sa.Integer(), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_fee_review_rounds_created_by_id_users')),
+    sa.ForeignKeyConstraint(['dps_id'], ['dps.id'], name=op.f('fk_fee_review_rounds_dps_id_dps')),
+    sa.ForeignKeyConstraint(['invitation_job_id'], ['job_runs.id'], name=op.f('fk_fee_review_rounds_invitation_job_id_job_runs')),
+    sa.ForeignKeyConstraint(['opened_by_id'], ['users.id'], name=op.f('fk_fee_review_rounds_opened_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_fee_review_rounds'))
+    )
+    with op.batch_alter_table('fee_review_rounds', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_fee_review_rounds_dps_id'), ['dps_id'], unique=False)
+
     op.create_table('memberships',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('provider_id', sa.Integer(), nullable=False),
@@ -596,6 +627,48 @@ def upgrade():
     with op.batch_alter_table('application_lot_settings', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_application_lot_settings_setting_id'), ['setting_id'], unique=False)
 
+    op.create_table('fee_review_round_lots',
+    sa.Column('round_id', sa.Integer(), nullable=False),
+    sa.Column('lot_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['lot_id'], ['lots.id'], name=op.f('fk_fee_review_round_lots_lot_id_lots')),
+    sa.ForeignKeyConstraint(['round_id'], ['fee_review_rounds.id'], name=op.f('fk_fee_review_round_lots_round_id_fee_review_rounds')),
+    sa.PrimaryKeyConstraint('round_id', 'lot_id', name=op.f('pk_fee_review_round_lots'))
+    )
+    op.create_table('fee_review_submissions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('round_id', sa.Integer(), nullable=False),
+    sa.Column('provider_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.Enum('invited', 'draft', 'submitted', 'negotiating', 'awaiting_approval', 'agreed', 'no_response', name='submissionstatus', native_enum=False, length=40), nullable=False),
+    sa.Column('justification', sa.Text(), nullable=False),
+    sa.Column('evidence_document_id', sa.Integer(), nullable=True),
+    sa.Column('extended_until', sa.Date(), nullable=True),
+    sa.Column('extension_reason', sa.Text(), nullable=True),
+    sa.Column('invited_at', sa.DateTime(), nullable=False),
+    sa.Column('submitted_at', sa.DateTime(), nullable=True),
+    sa.Column('submitted_by_id', sa.Integer(), nullable=True),
+    sa.Column('agreement_proposed_by_id', sa.Integer(), nullable=True),
+    sa.Column('agreed_at', sa.DateTime(), nullable=True),
+    sa.Column('agreed_by_id', sa.Integer(), nullable=True),
+    sa.Column('prices_from', sa.Date(), nullable=True),
+    sa.Column('current_total', sa.Numeric(precision=12, scale=2), nullable=False),
+    sa.Column('requested_total', sa.Numeric(precision=12, scale=2), nullable=False),
+    sa.Column('agreed_total', sa.Numeric(precision=12, scale=2), nullable=True),
+    sa.Column('above_guidance', sa.Boolean(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['agreed_by_id'], ['users.id'], name=op.f('fk_fee_review_submissions_agreed_by_id_users')),
+    sa.ForeignKeyConstraint(['agreement_proposed_by_id'], ['users.id'], name=op.f('fk_fee_review_submissions_agreement_proposed_by_id_users')),
+    sa.ForeignKeyConstraint(['evidence_document_id'], ['documents.id'], name=op.f('fk_fee_review_submissions_evidence_document_id_documents')),
+    sa.ForeignKeyConstraint(['provider_id'], ['providers.id'], name=op.f('fk_fee_review_submissions_provider_id_providers')),
+    sa.ForeignKeyConstraint(['round_id'], ['fee_review_rounds.id'], name=op.f('fk_fee_review_submissions_round_id_fee_review_rounds')),
+    sa.ForeignKeyConstraint(['submitted_by_id'], ['users.id'], name=op.f('fk_fee_review_submissions_submitted_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_fee_review_submissions')),
+    sa.UniqueConstraint('round_id', 'provider_id', name=op.f('uq_fee_review_submissions_round_id'))
+    )
+    with op.batch_alter_table('fee_review_submissions', schema=None) as batch_op:
+        batch_op.create_index('ix_fee_review_submissions_provider', ['provider_id'], unique=False)
+        batch_op.create_index('ix_fee_review_submissions_round_status', ['round_id', 'status'], unique=False)
+
     op.create_table('lot_evaluations',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('application_lot_id', sa.Integer(), nullable=False),
@@ -648,6 +721,48 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_criterion_checks')),
     sa.UniqueConstraint('lot_evaluation_id', 'code', name=op.f('uq_criterion_checks_lot_evaluation_id'))
     )
+    op.create_table('fee_review_lines',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('submission_id', sa.Integer(), nullable=False),
+    sa.Column('lot_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('price_id', sa.Integer(), nullable=False),
+    sa.Column('placement_type_id', sa.Integer(), nullable=True),
+    sa.Column('label', sa.String(length=200), nullable=False),
+    sa.Column('unit', sa.String(length=20), nullable=False),
+    sa.Column('current_amount', sa.Numeric(precision=12, scale=2), nullable=False),
+    sa.Column('proposed_amount', sa.Numeric(precision=12, scale=2), nullable=True),
+    sa.Column('justification', sa.Text(), nullable=False),
+    sa.Column('decision', sa.Enum('pending', 'accepted', 'countered', 'counter_accepted', 'rejected', name='linedecision', native_enum=False, length=40), nullable=False),
+    sa.Column('counter_amount', sa.Numeric(precision=12, scale=2), nullable=True),
+    sa.Column('decision_note', sa.Text(), nullable=False),
+    sa.Column('decided_by_id', sa.Integer(), nullable=True),
+    sa.Column('decided_at', sa.DateTime(), nullable=True),
+    sa.Column('agreed_amount', sa.Numeric(precision=12, scale=2), nullable=True),
+    sa.ForeignKeyConstraint(['decided_by_id'], ['users.id'], name=op.f('fk_fee_review_lines_decided_by_id_users')),
+    sa.ForeignKeyConstraint(['lot_id'], ['lots.id'], name=op.f('fk_fee_review_lines_lot_id_lots')),
+    sa.ForeignKeyConstraint(['placement_type_id'], ['placement_types.id'], name=op.f('fk_fee_review_lines_placement_type_id_placement_types')),
+    sa.ForeignKeyConstraint(['price_id'], ['prices.id'], name=op.f('fk_fee_review_lines_price_id_prices')),
+    sa.ForeignKeyConstraint(['submission_id'], ['fee_review_submissions.id'], name=op.f('fk_fee_review_lines_submission_id_fee_review_submissions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_fee_review_lines'))
+    )
+    with op.batch_alter_table('fee_review_lines', schema=None) as batch_op:
+        batch_op.create_index('ix_fee_review_lines_submission', ['submission_id', 'lot_id'], unique=False)
+
+    op.create_table('fee_review_messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('submission_id', sa.Integer(), nullable=False),
+    sa.Column('author_id', sa.Integer(), nullable=False),
+    sa.Column('from_provider', sa.Boolean(), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['author_id'], ['users.id'], name=op.f('fk_fee_review_messages_author_id_users')),
+    sa.ForeignKeyConstraint(['submission_id'], ['fee_review_submissions.id'], name=op.f('fk_fee_review_messages_submission_id_fee_review_submissions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_fee_review_messages'))
+    )
+    with op.batch_alter_table('fee_review_messages', schema=None) as batch_op:
+        batch_op.create_index('ix_fee_review_messages_submission', ['submission_id'], unique=False)
+
     op.create_table('quality_scores',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('lot_evaluation_id', sa.Integer(), nullable=False),
@@ -668,12 +783,26 @@ def upgrade():
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_table('quality_scores')
+    with op.batch_alter_table('fee_review_messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_fee_review_messages_submission')
+
+    op.drop_table('fee_review_messages')
+    with op.batch_alter_table('fee_review_lines', schema=None) as batch_op:
+        batch_op.drop_index('ix_fee_review_lines_submission')
+
+    op.drop_table('fee_review_lines')
     op.drop_table('criterion_checks')
     op.drop_table('snapshot_views')
     with op.batch_alter_table('lot_evaluations', schema=None) as batch_op:
         batch_op.drop_index('ix_lot_evaluations_status')
 
     op.drop_table('lot_evaluations')
+    with op.batch_alter_table('fee_review_submissions', schema=None) as batch_op:
+        batch_op.drop_index('ix_fee_review_submissions_round_status')
+        batch_op.drop_index('ix_fee_review_submissions_provider')
+
+    op.drop_table('fee_review_submissions')
+    op.drop_table('fee_review_round_lots')
     with op.batch_alter_table('application_lot_settings', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_application_lot_settings_setting_id'))
 
@@ -700,6 +829,10 @@ def downgrade():
         batch_op.drop_index('ix_memberships_lot_status')
 
     op.drop_table('memberships')
+    with op.batch_alter_table('fee_review_rounds', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_fee_review_rounds_dps_id'))
+
+    op.drop_table('fee_review_rounds')
     op.drop_table('expiry_reminders')
     op.drop_table('exclusion_decisions')
     op.drop_table('declaration_answers')
