@@ -45,6 +45,10 @@ class Price(db.Model):
         sa.Index("ix_prices_placement_type", "placement_type_id", "valid_from"),
         # "Prices of a lot in force on a date": the price check and analytics.
         sa.Index("ix_prices_lot_valid_to", "lot_id", "valid_to"),
+        # "This provider's weekly fee for a placement type on a date": the
+        # directory's price join and price_on. Without it the lookup reads the
+        # provider's whole price history on the lot (about 180 rows at 5 years).
+        sa.Index("ix_prices_provider_type", "provider_id", "placement_type_id", "valid_from"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

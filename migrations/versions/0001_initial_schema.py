@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 02:25:33.752853
+Create Date: 2026-11-25 02:29:17.446252
 
 """
 from alembic import op
@@ -559,6 +559,7 @@ def upgrade():
         batch_op.create_index('ix_prices_lot_valid_to', ['lot_id', 'valid_to'], unique=False)
         batch_op.create_index('ix_prices_placement_type', ['placement_type_id', 'valid_from'], unique=False)
         batch_op.create_index('ix_prices_provider_lot', ['provider_id', 'lot_id', 'valid_from'], unique=False)
+        batch_op.create_index('ix_prices_provider_type', ['provider_id', 'placement_type_id', 'valid_from'], unique=False)
 
     op.create_table('quality_answers',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -820,6 +821,7 @@ def downgrade():
 
     op.drop_table('quality_answers')
     with op.batch_alter_table('prices', schema=None) as batch_op:
+        batch_op.drop_index('ix_prices_provider_type')
         batch_op.drop_index('ix_prices_provider_lot')
         batch_op.drop_index('ix_prices_placement_type')
         batch_op.drop_index('ix_prices_lot_valid_to')
