@@ -53,6 +53,14 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = "Sign in to continue."
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
+    from app.auth.throttling import limiter
+    limiter.init_app(app)
+    if app.config.get("TRUSTED_PROXIES"):
+        # Rate limits and the audit trail key on the client's address: behind
+        # proxies, take it from the X-Forwarded-* headers they add.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     @login_manager.user_loader
     def load_user(user_id: str):
@@ -77,7 +85,10 @@ def register_services(app: Flask) -> None:
 
 def register_access_control(app: Flask) -> None:
     from app.access import require_login_unless_public
+    from app.auth.sessions import enforce_session_rules
     app.before_request(require_login_unless_public)
+    # Then: idle sessions end, and staff sessions need the second factor.
+    app.before_request(enforce_session_rules)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -99,12 +110,17 @@ def register_blueprints(app: Flask) -> None:
     from app.concerns import bp as concerns_bp
     from app.contract import bp as contract_bp
     from app.directory import bp as directory_bp
+    from app.fee_reviews import bp as fee_reviews_bp
+    from app.price_analytics import bp as price_analytics_bp
+    from app.resubmission import bp as resubmission_bp
 
     for bp in (main_bp, auth_bp, providers_bp, applications_bp, evidence_bp,
                staff_bp, evaluation_bp, clarifications_bp, moderation_bp, directory_bp,
                contract_bp, concerns_bp, compliance_bp, authorities_bp, api_bp, admin_bp,
-               dev_bp):
+               fee_reviews_bp, price_analytics_bp, resubmission_bp, dev_bp):
         app.register_blueprint(bp)
+    from app.privacy import bp as privacy_bp  # "Your data", from the account page
+    app.register_blueprint(privacy_bp)
     # GOV.UK Frontend's CSS asks for /assets/fonts/...: serve its assets there.
     from flask import Blueprint
     assets = Blueprint("govuk_assets", __name__, static_folder="static/govuk/assets",
@@ -150,9 +166,81 @@ def register_errorhandlers(app: Flask) -> None:
                    "HX-Reselect": "#main-content"} if request.headers.get("HX-Request") else {}
         return body, code, headers
 
+    @app.errorhandler(429)
+    def too_many_requests(e):
+        body, code = page(429, "Sorry, there have been too many attempts",
+                          "For your security, this has been paused for a few minutes. "
+                          "Wait a few minutes, then try again.")
+        return body, code, getattr(e, "headers", None) or {}
+
+    from sqlalchemy.exc import DataError
+
+    @app.errorhandler(DataError)
+    def data_error(e):
+        # A value the database cannot hold (a NUL in a query parameter, a
+        # number out of range) that no form check caught: the request's fault,
+        # and nothing of it is kept.
+        from app.extensions import db
+        db.session.rollback()
+        app.logger.warning("data refused by the database: %s", e.orig)
+        return page(400, "There was a problem with your request",
+                    "Some of what you sent could not be saved. Go back, check it and try again.")
+
     @app.errorhandler(500)
     def server_error(e):
         return page(500, "Sorry, there is a problem with the service", "Try again later.")
+
+    register_unavailable_handlers(app)
+
+
+def register_unavailable_handlers(app: Flask) -> None:
+    """A database that is restarting or a storage service that fails mid-upload
+    is a passing outage, not a bug: a GOV.UK 503 page (never a stack trace),
+    and the next request works again once it is back (pool_pre_ping replaces
+    the dead connections). Nothing half-done is kept: the request's transaction
+    is rolled back and the storage backends remove a partial upload."""
+    from flask import flash, make_response, render_template
+    from sqlalchemy import exc as sa_exc
+
+    from app.extensions import db
+
+    title = "Sorry, there is a problem with the service"
+    retry_seconds = 30
+
+    def unavailable(e: Exception, what: str):
+        app.logger.error("%s unavailable: %s: %s", what, type(e).__name__, e,
+                         exc_info=app.debug)
+        try:
+            db.session.rollback()
+        except Exception:  # the connection is gone: the pool replaces it later
+            pass
+        upload = request.method == "POST" and bool(request.files)
+        message = ("Your file was not uploaded and nothing was saved. Try again later."
+                   if upload else "Try again later.")
+        # The page must not need the database: render it as for a signed-out
+        # visitor (loading the signed-in user would query it again).
+        g._login_user = app.login_manager.anonymous_user()
+        if request.headers.get("HX-Request"):
+            # htmx swaps no 5xx: reload the page, which shows this message
+            # (kept in the session cookie, not the database) or works again.
+            flash(f"{title}. {message}", "error")
+            return "", 503, {"HX-Refresh": "true", "Retry-After": str(retry_seconds)}
+        response = make_response(render_template("error.html", code=503, title=title,
+                                                 message=message), 503)
+        response.headers["Retry-After"] = str(retry_seconds)
+        return response
+
+    for error in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
+        app.register_error_handler(error, lambda e: unavailable(e, "database"))
+
+    storage_errors: list[type[Exception]] = [OSError]
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+        storage_errors += [BotoCoreError, ClientError]
+    except ImportError:  # boto3 is only needed with STORAGE_BACKEND=s3
+        pass
+    for error in storage_errors:
+        app.register_error_handler(error, lambda e: unavailable(e, "storage"))
 
 
 def register_security_headers(app: Flask) -> None:
@@ -174,7 +262,7 @@ def register_security_headers(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        if app.config.get("SESSION_COOKIE_SECURE"):
+        if app.config.get("HSTS_ENABLED"):
             response.headers.setdefault("Strict-Transport-Security",
                                         "max-age=31536000; includeSubDomains")
         response.headers["X-Request-Id"] = getattr(g, "request_id", "")

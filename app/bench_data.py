@@ -56,6 +56,11 @@ APPLICATIONS_PER_PROVIDER = 4
 MEMBERSHIP_SHARE = 0.6        # ~3,000 memberships for 5,000 providers
 CONCERN_SHARE = 0.06          # ~300 concerns
 SUSPENSION_SHARE = 0.008      # ~40 suspensions
+# A fee review running on Lots 1 and 2 (IFAs and homes): share of its invited
+# providers at each stage. Nothing is agreed yet (agreements would add prices).
+FEE_REVIEW_LOTS = (1, 2)
+FEE_REVIEW_STAGES = [("invited", 40), ("draft", 15), ("submitted", 30), ("negotiating", 10),
+                     ("awaiting_approval", 5)]
 # Provider-level documents per provider (one Ofsted certificate per setting on
 # top): 7 current kinds plus last year's public and employer's liability
 # certificates, superseded: 9 + 3 settings = 12 a provider = 60,000.
@@ -229,13 +234,8 @@ def _reset_sequences() -> None:
 def reset_database() -> None:
     """Delete every row. PostgreSQL truncates: DELETE of national-scale tables
     with their foreign-key checks takes minutes there."""
-    tables = list(reversed(db.metadata.sorted_tables))
-    if db.session.get_bind().dialect.name == "postgresql":
-        names = ", ".join(f'"{table.name}"' for table in tables)
-        db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY"))
-    else:
-        for table in tables:
-            db.session.execute(table.delete())
+    from app.backup import delete_all_rows  # lifts the audit trail's guard
+    delete_all_rows(db.session.connection(), truncate=True)
     db.session.commit()
 
 
@@ -718,6 +718,7 @@ def generate(*, providers: int = 5000, scale: float = 1.0, seed: int = 42,
     price_count = 0
     buffer = []
     spreads = {p["id"]: p["spread"] for p in prov}
+    in_force: dict[int, list[dict]] = {}  # provider -> today's price rows on the reviewed lots
     for m in member_list:
         number = lot_number_by_id[m["lot_id"]]
         changes = list(_change_days(m["started_on"], today))
@@ -745,11 +746,17 @@ def generate(*, providers: int = 5000, scale: float = 1.0, seed: int = 42,
                     valid_to=starts[n + 1] if n + 1 < len(starts) else None, source=source,
                     source_id=m["application_id"] if n == 0 else None,
                     created_at=datetime.combine(valid_from, datetime.min.time()), **key))
+            if number in FEE_REVIEW_LOTS and m["status"] is MembershipStatus.ACTIVE:
+                in_force.setdefault(m["provider_id"], []).append(buffer[-1])
             if len(buffer) >= CHUNK * 4:
                 price_count += _insert(Price, buffer)
                 buffer = []
     price_count += _insert(Price, buffer)
     step("prices", price_count)
+    user_of = {p["id"]: p["user"] for p in prov}
+    for label, model, rows in _running_fee_review(rng, ids, trail, dps, lots, in_force,
+                                                  evaluators, managers, user_of, today, now):
+        step(label, _insert(model, rows))
     trail.add(now, "bench_data.generated", "dps", dps.id,
               after={"seed": seed, "scale": scale, "providers": n_providers})
     step("audit events", trail.write(ids))
@@ -760,6 +767,151 @@ def generate(*, providers: int = 5000, scale: float = 1.0, seed: int = 42,
     step("document files", files)
     counts["seconds"] = round(time.monotonic() - started, 1)
     return counts
+
+
+def _next_april(after: date) -> date:
+    """The first 1 April on or after `after` (when reviewed prices take effect)."""
+    april = date(after.year, 4, 1)
+    return april if after <= april else date(after.year + 1, 4, 1)
+
+
+def _running_fee_review(rng, ids, trail, dps, lots, in_force, evaluators, managers, user_of,
+                        today: date, now: datetime):
+    """An open fee review of Lots 1 and 2, two weeks in: every active member
+    invited (one line per price in force today), providers at each stage of
+    FEE_REVIEW_STAGES. Rows as app.domain.fee_review would have written them,
+    totals included. Returns (label, model, rows) to insert, parents first."""
+    from app.domain.fee_review import exceeds
+    from app.domain.states import FeeReviewStatus, JobStatus, LineDecision, SubmissionStatus
+    from app.models import (FeeReviewLine, FeeReviewMessage, FeeReviewRound, FeeReviewRoundLot,
+                            FeeReviewSubmission, JobRun)
+    S = SubmissionStatus
+    opened = now - timedelta(days=14)
+    closes_on = today + timedelta(days=28)
+    guidance = D("3.89")                      # 70 % x NLW 4.1 % + 30 % x CPIH 3.4 %
+    manager, evaluator = managers[0], evaluators[0]
+    reviewed = [lots[n] for n in FEE_REVIEW_LOTS]
+    labels = {("pt", pt.id): (pt.name, "week") for lot in reviewed for pt in lot.placement_types}
+    labels.update({("item", item.id): (item.name, item.unit.value)
+                   for lot in reviewed for item in lot.service_items})
+    job_id, round_id = ids.take(JobRun), ids.take(FeeReviewRound)
+    round_row = dict(
+        id=round_id, dps_id=dps.id, name=f"Fee review {closes_on.year}-{(closes_on.year + 1) % 100:02d}",
+        status=FeeReviewStatus.OPEN, opens_on=opened.date(), closes_on=closes_on,
+        effective_on=_next_april(closes_on), guidance_method="model",
+        staff_cost_weight=D("70"), nlw_change=D("4.1"), cpih=D("3.4"), guidance_uplift=guidance,
+        cap_uplift=D("10"), message="Send us your proposed prices with your workings.",
+        created_by_id=manager[0], created_at=opened - timedelta(days=7), opened_at=opened,
+        opened_by_id=manager[0], closed_at=None, invitation_job_id=job_id, version=1)
+    sub_rows, line_rows, message_rows = [], [], []
+    stages = [stage for stage, _ in FEE_REVIEW_STAGES]
+    weights = [w for _, w in FEE_REVIEW_STAGES]
+    for provider_id in sorted(in_force):
+        stage = S(rng.choices(stages, weights=weights)[0])
+        sid = ids.take(FeeReviewSubmission)
+        submitted = opened + timedelta(days=rng.randint(1, 12), hours=rng.randint(0, 8))
+        lines = []
+        for position, price in enumerate(in_force[provider_id]):
+            weekly = price["placement_type_id"] is not None
+            label, unit = labels[("pt", price["placement_type_id"]) if weekly
+                                 else ("item", price["service_item_id"])]
+            current = price["amount"]
+            proposed = None
+            if stage is not S.INVITED and (weekly or rng.random() < 0.3):
+                proposed = _quantize(current * D(str(1 + rng.randint(0, 95) / 1000)), weekly)
+                proposed = None if proposed == current else proposed
+            line = dict(id=ids.take(FeeReviewLine), submission_id=sid, lot_id=price["lot_id"],
+                        position=position, price_id=price["id"],
+                        placement_type_id=price["placement_type_id"], label=label, unit=unit,
+                        current_amount=current, proposed_amount=proposed,
+                        justification="", decision=LineDecision.PENDING, counter_amount=None,
+                        decision_note="", decided_by_id=None, decided_at=None,
+                        agreed_amount=None)
+            requested = proposed if proposed is not None else current
+            if stage not in (S.INVITED, S.DRAFT) and proposed is None:
+                line.update(decision=LineDecision.ACCEPTED, agreed_amount=current,
+                            decided_at=submitted)   # no change asked: accepted on submit
+            elif stage is S.AWAITING_APPROVAL:
+                line.update(decision=LineDecision.ACCEPTED, agreed_amount=requested,
+                            decided_by_id=evaluator[0], decided_at=submitted + timedelta(days=2))
+            if exceeds(current, requested, guidance):
+                line["justification"] = "Staff pay follows the National Living Wage."
+            lines.append(line)
+        if stage is S.NEGOTIATING:
+            pending = [ln for ln in lines if ln["decision"] is LineDecision.PENDING]
+            if pending:
+                counter = pending[0]
+                offer = _quantize(counter["current_amount"] * D("1.035"),
+                                  counter["placement_type_id"] is not None)
+                if offer >= counter["proposed_amount"]:
+                    offer = counter["current_amount"]   # a counter differs from the request
+                counter.update(decision=LineDecision.COUNTERED, counter_amount=offer,
+                               decision_note="We can offer an uplift in line with the guidance.",
+                               decided_by_id=evaluator[0], decided_at=submitted + timedelta(days=3))
+                message_rows.append(dict(
+                    id=ids.take(FeeReviewMessage), submission_id=sid, author_id=evaluator[0],
+                    from_provider=False, body="Please see our counter-offer.",
+                    created_at=submitted + timedelta(days=3)))
+            else:
+                stage = S.SUBMITTED
+        weekly_lines = [ln for ln in lines if ln["placement_type_id"] is not None]
+        agreed = [ln["agreed_amount"] for ln in weekly_lines]
+        above = any(exceeds(ln["current_amount"], ln["proposed_amount"] or ln["current_amount"],
+                            guidance) for ln in lines)
+        if stage is S.AWAITING_APPROVAL and not above:
+            stage = S.SUBMITTED   # within guidance it would have been agreed at once
+            for ln in lines:
+                if ln["decided_by_id"] is not None:
+                    ln.update(decision=LineDecision.PENDING, agreed_amount=None,
+                              decided_by_id=None, decided_at=None)
+        if stage is S.SUBMITTED and all(ln["decision"] is not LineDecision.PENDING
+                                        for ln in lines):
+            # Nothing to decide would have been agreed on submit: keep it a draft.
+            stage = S.DRAFT
+            for ln in lines:
+                ln.update(decision=LineDecision.PENDING, agreed_amount=None, decided_at=None)
+        sent = stage not in (S.INVITED, S.DRAFT)
+        sub_rows.append(dict(
+            id=sid, round_id=round_id, provider_id=provider_id, status=stage,
+            justification="Our costs rose with the National Living Wage." if sent else "",
+            evidence_document_id=None, extended_until=None, extension_reason=None,
+            invited_at=opened, submitted_at=submitted if sent else None,
+            submitted_by_id=user_of[provider_id][0] if sent else None,
+            agreement_proposed_by_id=evaluator[0] if stage is S.AWAITING_APPROVAL else None,
+            agreed_at=None, agreed_by_id=None, prices_from=None,
+            current_total=sum((ln["current_amount"] for ln in weekly_lines), D("0")),
+            requested_total=sum((ln["proposed_amount"] or ln["current_amount"]
+                                 for ln in weekly_lines), D("0")),
+            agreed_total=sum(agreed, D("0")) if weekly_lines and None not in agreed else None,
+            above_guidance=above, updated_at=submitted if sent else opened, version=1))
+        line_rows += lines
+        if sent:
+            trail.add(submitted, "fee_review_submission.submitted", "fee_review_submission", sid,
+                      actor=user_of[provider_id], provider_id=provider_id,
+                      before={"status": "draft"}, after={"status": "submitted"})
+        if stage in (S.NEGOTIATING, S.AWAITING_APPROVAL):
+            trail.add(submitted + timedelta(days=3), "fee_review_submission.decided",
+                      "fee_review_submission", sid, actor=evaluator, provider_id=provider_id,
+                      before={"status": "submitted"}, after={"status": stage.value})
+    job = dict(id=job_id, kind="fee_review_invitations", status=JobStatus.FINISHED,
+               started_by_id=manager[0], input_key=None, input_name=None, run_date=opened.date(),
+               done=len(sub_rows), total=len(sub_rows),
+               report={"round_id": round_id, "invited": len(sub_rows), "already_invited": 0,
+                       "lines": len(line_rows)},
+               error=None, created_at=opened, started_at=opened,
+               finished_at=opened + timedelta(seconds=30))
+    trail.add(opened - timedelta(days=7), "fee_review.created", "fee_review_round", round_id,
+              actor=manager, after={"name": round_row["name"]})
+    trail.add(opened, "fee_review.opened", "fee_review_round", round_id, actor=manager,
+              before={"status": "draft"}, after={"status": "open", "invitation_job_id": job_id})
+    trail.add(opened + timedelta(seconds=30), "fee_review.invited", "fee_review_round",
+              round_id, actor=manager, after={"providers": len(sub_rows), "lines": len(line_rows)})
+    round_lots = [dict(round_id=round_id, lot_id=lot.id) for lot in reviewed]
+    return [("job runs", JobRun, [job]), ("fee review rounds", FeeReviewRound, [round_row]),
+            ("fee review round lots", FeeReviewRoundLot, round_lots),
+            ("fee review submissions", FeeReviewSubmission, sub_rows),
+            ("fee review lines", FeeReviewLine, line_rows),
+            ("fee review messages", FeeReviewMessage, message_rows)]
 
 
 def _store_files(doc_rows: list[dict], pdf: bytes) -> int:

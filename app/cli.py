@@ -64,6 +64,11 @@ def register(app: Flask) -> None:
         queue = get_queue()
         if queue.is_async is False:
             raise click.ClickException("Set REDIS_URL: without it jobs already run in-process.")
+        # Jobs kept in the database while Redis was unreachable go first.
+        from app.jobs import requeue_deferred_jobs
+        queued, left = requeue_deferred_jobs()
+        if queued or left:
+            click.echo(f"{queued} deferred jobs queued; {left} still waiting.")
         Worker([queue], connection=queue.connection).work(burst=burst)
 
     @app.cli.command("compliance-check")
@@ -135,3 +140,53 @@ def register(app: Flask) -> None:
             click.echo(f"{checked} events checked; {len(bad)} fail: ids {bad[:20]}")
             raise SystemExit(1)
         click.echo(f"{checked} events checked; the chain is intact.")
+
+    @app.cli.command("backup")
+    @click.argument("path", type=click.Path(dir_okay=False))
+    def backup_command(path: str):
+        """Back up the database to PATH (SQLite online backup, or pg_dump -Fc)."""
+        from app.backup import BackupError, backup
+        try:
+            result = backup(path)
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"Backed up the {result.dialect} database to {result.path} "
+                   f"({result.size:,} bytes).")
+
+    @app.cli.command("restore")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--force", is_flag=True,
+                  help="Replace a database that already holds data (everything in it is lost).")
+    def restore_command(path: str, force: bool):
+        """Restore the database from a backup made by `backup` (into an empty database)."""
+        from app.backup import BackupError, restore
+        try:
+            replaced = restore(path, force=force)
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        note = f" (replaced {len(replaced)} tables that held rows)" if replaced else ""
+        click.echo(f"Restored {path}{note}. Check the audit trail with `audit-verify`.")
+
+    @app.cli.command("export-personal-data")
+    @click.argument("email")
+    def export_personal_data(email: str):
+        """Print, as JSON, everything the portal holds about the user with EMAIL."""
+        import json
+        from app.domain import accounts
+        from app.privacy.export import personal_data
+        user = accounts.find_by_email(email)
+        if user is None:
+            raise click.ClickException(f"No user has the email address {email}")
+        click.echo(json.dumps(personal_data(user), indent=2, ensure_ascii=False))
+
+    @app.cli.command("requeue-deferred")
+    def requeue_deferred():
+        """Queue the jobs that were kept in the database while Redis was unreachable (run from cron)."""
+        from app.jobs import get_queue, requeue_deferred_jobs
+        if get_queue().is_async is False:
+            raise click.ClickException("Set REDIS_URL: without it jobs run in-process "
+                                       "and are never deferred.")
+        queued, left = requeue_deferred_jobs()
+        click.echo(f"{queued} deferred jobs queued; {left} still waiting.")
+        if left:
+            raise SystemExit(1)

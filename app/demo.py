@@ -9,8 +9,9 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
+from flask import current_app
 
-from app.domain import geo
+from app.domain import geo, second_factor
 from app.domain.reference import DocumentKind, Gender, OfstedJudgement, ServiceUnit, SettingType
 from app.extensions import db
 from app.domain.states import DocumentStatus, Role
@@ -147,6 +148,10 @@ def build_staff() -> list[User]:
     for email, name, role in DEMO_STAFF:
         user = User(email=email, full_name=name, role=role, email_confirmed_at=utcnow())
         user.password_hash = demo_password_hash()
+        if current_app.config.get("DEMO_SECOND_FACTOR"):
+            # Development only: an authenticator "already set up", its codes
+            # shown at /dev/second-factor-codes.
+            second_factor.set_up_demo(user, current_app.config["SECRET_KEY"])
         db.session.add(user)
         users.append(user)
     db.session.flush()
@@ -743,10 +748,150 @@ def build_contract_management(dps: Dps, staff: list[User], approved: list[Provid
     db.session.flush()
 
 
+# The fee review that set this year's prices (effective on the last 1 April):
+# closed, every provider agreed. Guidance from the weighted model (70 % staff
+# costs x NLW +4.1 % + 30 % other costs x CPIH +3.4 % = 3.89 %). Three in ten
+# providers asked for what was agreed; the others asked more on weekly fees
+# and accepted a counter-offer at the agreed price. ASKED_ABOVE_AGREED sets how
+# much more per lot so the round's report shows London-like cost avoidance
+# (2016-17: fostering 3.6 %, residential 8.9 %).
+PAST_REVIEW_ASKED_AGREED = {0, 4, 8}
+ASKED_ABOVE_AGREED = {1: D("1.053"), 2: D("1.14")}
+ASK_VARIATION = ["0.99", "1.01", "0.98", "1.02", "1.00", "1.03", "0.97", "1.00", "1.01", "0.99"]
+
+
+def build_past_fee_review(dps: Dps, staff: list[User], approved: list[Provider],
+                          today: date):
+    """The closed round behind the FEE_REVIEW prices build_approved_providers
+    added: a submission per approved provider whose lines go from last
+    year's price (current) through what it asked to the price in force now
+    (agreed). Historical rows, written as they were then, not replayed
+    through today's rules (whose deadlines are long past)."""
+    from datetime import datetime, time
+    from app.domain import audit
+    from app.domain.fee_review import refresh_totals
+    from app.domain.prices import price_label, price_unit
+    from app.domain.states import (FeeReviewStatus, LineDecision, PriceSource,
+                                   SubmissionStatus)
+    from app.models import (FeeReviewLine, FeeReviewMessage, FeeReviewRound, FeeReviewRoundLot,
+                            FeeReviewSubmission, Membership, Price)
+    people = {user.email: user for user in staff}
+    manager, manager2 = people["manager@newham.example"], people["manager2@newham.example"]
+    evaluator = people["evaluator@newham.example"]
+    review = last_review_date(today)
+    year = review.year
+
+    def at(d: date, hour: int = 10) -> datetime:
+        return datetime.combine(d, time(hour))
+    opens_on, closes_on = date(year, 1, 6), date(year, 2, 13)
+    lots = [lot for lot in dps.lots if lot.number in APPROVED_PROVIDERS]
+    round = FeeReviewRound(
+        dps_id=dps.id, name=f"Fee review {year}-{(year + 1) % 100:02d}",
+        status=FeeReviewStatus.CLOSED, opens_on=opens_on, closes_on=closes_on,
+        effective_on=review, guidance_method="model", staff_cost_weight=D("70"),
+        nlw_change=D("4.1"), cpih=D("3.4"), guidance_uplift=D("3.89"), cap_uplift=None,
+        message="Tell us what your costs have done this year. Show your workings for any "
+                "increase above the guidance.",
+        created_by_id=manager.id, created_at=at(date(year, 1, 2)), opened_at=at(opens_on, 9),
+        opened_by_id=manager.id, closed_at=at(closes_on + timedelta(days=3)),
+        lots=[FeeReviewRoundLot(lot_id=lot.id) for lot in lots])
+    db.session.add(round)
+    db.session.flush()
+    rows = db.session.execute(
+        sa.select(Price).where(Price.provider_id.in_([p.id for p in approved]))
+        .order_by(Price.provider_id, Price.lot_id, Price.id)).scalars().all()
+    # Last year's row and this year's for each item: (provider, lot, item) -> [old, new].
+    pairs: dict[tuple, list] = {}
+    for row in rows:
+        item = (row.provider_id, row.lot_id, row.placement_type_id, row.service_item_id)
+        pairs.setdefault(item, [None, None])[0 if row.valid_to == review else 1] = row
+    # Each provider's place in its lot's list, as build_approved_providers spread prices.
+    lot_of = dict(db.session.execute(
+        sa.select(Membership.provider_id, Membership.lot_id)
+        .where(Membership.provider_id.in_([p.id for p in approved]))).all())
+    position = {}
+    for lot in lots:
+        for i, provider in enumerate(p for p in approved if lot_of.get(p.id) == lot.id):
+            position[provider.id] = i
+    submissions = []
+    for provider in approved:
+        i = position[provider.id]
+        submitted_on = opens_on + timedelta(days=3 + 3 * i)
+        submission = FeeReviewSubmission(
+            round=round, provider_id=provider.id, status=SubmissionStatus.AGREED,
+            justification="Staff pay follows the National Living Wage; agency cover, energy "
+                          "and insurance rose faster than CPIH.",
+            invited_at=at(opens_on, 9), submitted_at=at(submitted_on),
+            agreed_at=at(closes_on + timedelta(days=10 + i)), prices_from=review,
+            agreement_proposed_by_id=evaluator.id, agreed_by_id=manager2.id)
+        asked_more = i not in PAST_REVIEW_ASKED_AGREED
+        lines = []
+        for (pid, lot_id, pt_id, item_id), (old, new) in pairs.items():
+            if pid != provider.id or old is None or new is None:
+                continue
+            lot_number = next(lot.number for lot in lots if lot.id == lot_id)
+            weekly = pt_id is not None
+            asked = new.amount
+            if weekly and asked_more:
+                asked = _to_5(new.amount * ASKED_ABOVE_AGREED[lot_number] * D(ASK_VARIATION[i]))
+            decided = at(submitted_on + timedelta(days=12))
+            line = FeeReviewLine(
+                lot_id=lot_id, position=len(lines), price_id=old.id, placement_type_id=pt_id,
+                label=price_label(old), unit=price_unit(old), current_amount=old.amount,
+                proposed_amount=None if asked == old.amount else asked,
+                decision=LineDecision.ACCEPTED, agreed_amount=new.amount,
+                decided_by_id=evaluator.id, decided_at=decided)
+            if asked != new.amount:
+                line.decision = LineDecision.COUNTER_ACCEPTED
+                line.counter_amount = new.amount
+                line.decision_note = ("We can agree an uplift in line with the other providers "
+                                      "on this lot.")
+                line.justification = "Night staff pay and agency cover."
+            lines.append(line)
+        submission.lines = lines
+        db.session.add(submission)
+        submissions.append((submission, [pairs[k][1] for k in pairs if k[0] == provider.id]))
+    db.session.flush()
+    for submission, new_rows in submissions:
+        refresh_totals(submission)
+        submission.updated_at = submission.agreed_at
+        for row in new_rows:
+            if row is not None and row.source is PriceSource.FEE_REVIEW:
+                row.source_id = submission.id
+    # A negotiation thread where the provider had an account to answer with.
+    for submission, _rows in submissions:
+        admin = db.session.execute(sa.select(User).where(
+            User.provider_id == submission.provider_id)).scalars().first()
+        countered = [ln for ln in submission.lines
+                     if ln.decision is LineDecision.COUNTER_ACCEPTED]
+        if admin is None or not countered:
+            continue
+        db.session.add_all([
+            FeeReviewMessage(submission_id=submission.id, author_id=evaluator.id,
+                             from_provider=False, created_at=countered[0].decided_at,
+                             body="Thank you for the breakdown. Your request is well above "
+                                  "the guidance; we have offered the uplift agreed with other "
+                                  "homes on this lot."),
+            FeeReviewMessage(submission_id=submission.id, author_id=admin.id,
+                             from_provider=True,
+                             created_at=countered[0].decided_at + timedelta(days=2),
+                             body="We accept the counter-offer for this year."),
+        ])
+    db.session.flush()
+    ctx = audit.AuditContext(actor_id=manager.id, actor_role=manager.role.value)
+    audit.record(ctx, "fee_review.created", "fee_review_round", round.id,
+                 after={"name": round.name, "lot_ids": round.lot_ids,
+                        "effective_on": review.isoformat()},
+                 reason="Fee review before the portal's fee review module (demo data)")
+    audit.record(ctx, "fee_review.closed", "fee_review_round", round.id,
+                 after={"status": round.status.value, "agreed": len(submissions)})
+    return round
+
+
 def load_demo_data(reset: bool = False) -> str:
     if reset:
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
+        from app.backup import delete_all_rows  # lifts the audit trail's guard
+        delete_all_rows(db.session.connection())
     if db.session.execute(sa.select(Dps.id).limit(1)).first():
         return "Demo data is already loaded (use --reset to start again)."
     from app.domain.applications import today
@@ -757,6 +902,7 @@ def load_demo_data(reset: bool = False) -> str:
     approved = build_approved_providers(dps, on, not_offered=NOT_OFFERED)
     members = build_authorities(dps, staff, on)
     build_contract_management(dps, staff, approved, on)
+    past_review = build_past_fee_review(dps, staff, approved, on)
     db.session.commit()
     return (f"Loaded {dps.name} with {len(dps.lots)} lots, {len(staff)} staff accounts, "
             f"{len(providers)} providers applying (sign in as admin@<provider>.example, "
@@ -768,4 +914,6 @@ def load_demo_data(reset: bool = False) -> str:
             "Riverbend Foster Care awaits a second manager. Today's `flask --app wsgi "
             "compliance-check` reminds Redwood Children's Homes that its insurance expires in "
             "20 days and makes Maple Grove Homes non-compliant; `flask --app wsgi ofsted-import "
-            "app/data/ofsted-sample.csv` downgrades Ashdown Residential Care.")
+            "app/data/ofsted-sample.csv` downgrades Ashdown Residential Care. "
+            f"{past_review.name} is closed with every price agreed (see its report); open a "
+            "new round for Lots 1 and 2 to invite the approved providers.")

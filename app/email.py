@@ -78,8 +78,40 @@ def send_email(to: str, template: str, **ctx) -> None:
         enqueue("app.jobs.email.deliver_email", to, subject, body, template)
     except Exception:
         # The user's change is already committed: a queue outage must not turn
-        # it into an error page. Log loudly so the message can be re-sent.
+        # it into an error page. `enqueue` keeps the job in the database when
+        # Redis is down; only if that fails too is the message lost, so log
+        # loudly for it to be re-sent.
         current_app.logger.exception("could not queue email %r to %s", template, to)
+
+
+# One delivery job per this many messages: an invitation round of 5,000
+# providers is 50 jobs, not 5,000 forks of the rq worker (about 10 a second).
+BATCH_SIZE = 100
+
+
+def send_emails(messages) -> None:
+    """Many emails at once, `messages` being (to, template, context) triples:
+    like send_email, after commit, but delivered in batches."""
+    from app.jobs import enqueue
+    batch: list[tuple[str, str, str, str]] = []
+
+    def flush():
+        if batch:
+            try:
+                enqueue("app.jobs.email.deliver_batch", list(batch))
+            except Exception:
+                current_app.logger.exception("could not queue %d emails", len(batch))
+            batch.clear()
+    for to, template, ctx in messages:
+        try:
+            subject, body = render_email(template, **ctx)
+        except Exception:
+            current_app.logger.exception("could not render email %r to %s", template, to)
+            continue
+        batch.append((to, subject, body, template))
+        if len(batch) >= BATCH_SIZE:
+            flush()
+    flush()
 
 
 def deliver(to: str, subject: str, body: str, template: str) -> None:

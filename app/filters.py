@@ -41,6 +41,7 @@ def nav_items() -> list[dict]:
             ("providers.organisation", "Organisation"),
             ("providers.settings_list", "Settings"),
             ("evidence.library", "Evidence"),
+            ("resubmission.index", "Fee reviews"),
             ("contract.my_suspensions", "Compliance"),
         ]
         if current_user.role.value == "provider_admin":
@@ -51,7 +52,8 @@ def nav_items() -> list[dict]:
             items.append(("staff.dashboard", "Applications"))
         items += [("directory.search", "Directory"), ("concerns.index", "Concerns")]
         if role in ("evaluator", "manager", "admin"):
-            items.append(("compliance.dashboard", "Compliance"))
+            items += [("compliance.dashboard", "Compliance"), ("fee_reviews.index", "Fee reviews")]
+        items.append(("price_analytics.index", "Prices"))
         if role == "admin":
             items += [("authorities.index", "Authorities"), ("admin.users", "Staff accounts")]
     if current_app_show_outbox():

@@ -37,6 +37,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_PASSWORD = "bench portal password 2026"
+BENCH_SECRET_KEY = "bench-secret-key-not-for-production"
 BENCH_DOMAIN = "bench.invalid"
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 MB = 1024 * 1024
@@ -55,6 +56,9 @@ def prepare(database_url: str) -> dict:
     from app.models import Application, ApplicationLot, Setting, User, utcnow
     from app.models.evaluation import LotEvaluation
     from app.models.contract import AccessAgreement
+    from app.domain import second_factor
+    from app.domain.states import FeeReviewStatus
+    from app.models import FeeReviewRound
 
     app = create_app()
     with app.app_context():
@@ -93,6 +97,9 @@ def prepare(database_url: str) -> dict:
             raise SystemExit("The database lacks applications, access agreements or settings: "
                              "load bench-data (or demo-data) first.")
 
+        fee_round = ses.execute(
+            sa.select(FeeReviewRound.id).where(FeeReviewRound.status == FeeReviewStatus.OPEN)
+            .order_by(FeeReviewRound.id.desc()).limit(1)).scalar()
         users = {}
         for role, provider_id, authority_id in (
                 (Role.PROVIDER_ADMIN, draft.provider_id, None),
@@ -107,6 +114,10 @@ def prepare(database_url: str) -> dict:
             user.email_confirmed_at = user.email_confirmed_at or utcnow()
             user.is_active_account = True
             user.set_password(BENCH_PASSWORD)
+            if role.is_staff:
+                # Staff sign in with a second factor: a secret the bench can
+                # compute (as the demo accounts do in development).
+                second_factor.set_up_demo(user, BENCH_SECRET_KEY)
             users[role.value] = email
         ses.commit()
 
@@ -118,6 +129,7 @@ def prepare(database_url: str) -> dict:
             "evaluations": [(r.application_id, r.lot_id) for r in evaluated],
             "queue_lot": submitted_lot.lot_id if submitted_lot else agreement.lot_id,
             "directory_lot": agreement.lot_id, "outcode": outcode.outcode,
+            "fee_round": fee_round,
             "row_counts": counts,
         }
 
@@ -177,8 +189,11 @@ class Server:
 def portal_env(args, instance_dir: str, **extra) -> dict:
     env = dict(os.environ)
     env.update(DATABASE_URL=args.database_url, PORTAL_ENV="development",
-               SECRET_KEY="bench-secret-key-not-for-production", QUERY_COUNT_HEADER="1",
-               PORTAL_INSTANCE_DIR=instance_dir)
+               SECRET_KEY=BENCH_SECRET_KEY, QUERY_COUNT_HEADER="1",
+               PORTAL_INSTANCE_DIR=instance_dir,
+               # Every client comes from 127.0.0.1: the per-address sign-in
+               # limit is for the internet, not for this loopback run.
+               RATE_LIMITS_ENABLED="0")
     env.pop("REDIS_URL", None)
     env.update(extra)
     return env
@@ -197,6 +212,16 @@ def sign_in(base: str, email: str) -> dict:
         allow_redirects=False, timeout=30)
     if done.status_code != 303:
         raise RuntimeError(f"sign-in as {email} failed: {done.status_code}")
+    if "/sign-in/second-factor" in done.headers.get("Location", ""):
+        sys.path.insert(0, str(ROOT))
+        from app.domain import second_factor
+        page = session.get(base + "/sign-in/second-factor", timeout=30)
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
+        code = second_factor.current_code(second_factor.demo_secret(BENCH_SECRET_KEY, email))
+        done = session.post(base + "/sign-in/second-factor", data={
+            "csrf_token": token.group(1), "code": code}, allow_redirects=False, timeout=30)
+        if done.status_code != 303:
+            raise RuntimeError(f"second factor for {email} failed: {done.status_code}")
     return session.cookies.get_dict()
 
 
@@ -345,6 +370,12 @@ def pages(setup: dict) -> list[tuple[str, str, str]]:
         app_id, lot_id = setup["evaluations"][0]
         evaluation = [("Evaluation page (with price check)", "evaluator",
                        f"/staff/applications/{app_id}/lots/{lot_id}")]
+    fee_review = []
+    if setup.get("fee_round"):  # bench-data has a running round
+        fee_review = [("Fee review queue (submitted)", "evaluator",
+                       f"/fee-reviews/{setup['fee_round']}/queue?status=submitted"),
+                      ("Fee review report", "manager",
+                       f"/fee-reviews/{setup['fee_round']}/report")]
     return [
         ("Provider dashboard", "provider_admin", "/applications/"),
         ("Application task list", "provider_admin", f"/applications/{setup['draft_application']}"),
@@ -354,6 +385,8 @@ def pages(setup: dict) -> list[tuple[str, str, str]]:
         ("Directory search (lot+20mi+price)", "member_officer", f"/directory/?{directory}"),
         ("Directory search, manager", "manager", f"/directory/?{directory}"),
         ("CSV export (streamed)", "member_officer", f"/directory/export.csv?{directory}"),
+        *fee_review,
+        ("Price analytics (Lot 1)", "manager", f"/prices/?lot={setup['directory_lot']}"),
     ]
 
 

@@ -3,7 +3,9 @@
 The schema is built once per test process by running the migrations (so the
 migrations are what the tests exercise), on SQLite by default or on the
 PostgreSQL server named by TEST_DATABASE_URL. Each pytest-xdist worker gets
-its own database. After every test all rows are deleted.
+its own database. After every test all rows are deleted, the append-only
+audit trail's included: its guard is lifted for that one transaction only
+(app.backup.audit_guard_lifted), never for the code under test.
 """
 import os
 
@@ -11,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import create_app
+from app.backup import delete_all_rows
 from app.extensions import db
 from config import TestConfig
 
@@ -57,8 +60,7 @@ def _clean_database(request):
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as conn:
-            for table in reversed(db.metadata.sorted_tables):
-                conn.execute(table.delete())
+            delete_all_rows(conn)
 
 
 @pytest.fixture

@@ -21,7 +21,9 @@ from app.domain.reference import ServiceUnit
 from app.domain.states import APPLICATION_EDITABLE, ApplicationStatus
 from app.email import send_email
 from app.extensions import db
+from app.forms import OneTimeForm, spend_token
 from app.models import Application, ApplicationLot, Dps, QualityQuestion
+from app.resubmission.panel import fee_review_panel
 from app.staff.timeline import timeline
 from app.web import audit_ctx, redirect_303, render
 
@@ -88,7 +90,7 @@ def index():
     taken = rules.lots_taken(current_user.provider_id)
     can_start = any(lot.id not in taken for lot in _open_lots())
     return render("applications/index.html", title="Your applications", applications=own,
-                  can_start=can_start)
+                  can_start=can_start, **fee_review_panel(current_user.provider_id))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -97,7 +99,7 @@ def new():
         return redirect(url_for("providers.organisation_new"))
     lots = _open_lots()
     taken = rules.lots_taken(current_user.provider_id)
-    form = forms.lots_form(lots, "Start application")()
+    form = forms.lots_form(lots, "Start application", base=OneTimeForm)()
     if form.validate_on_submit():
         by_id = {lot.id: lot for lot in lots}
         try:
@@ -107,6 +109,7 @@ def new():
         except rules.ApplicationError as exc:
             form.lots.errors.append(str(exc))
         else:
+            spend_token(form, url_for("applications.task_list", app_id=application.id))
             db.session.commit()
             flash("Application started. Complete each section, in any order.", "success")
             return redirect_303("applications.task_list", app_id=application.id)

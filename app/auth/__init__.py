@@ -5,4 +5,4 @@ from flask import Blueprint
 bp = Blueprint("auth", __name__, url_prefix=None)
 
 
-from app.auth import views  # noqa: E402,F401
+from app.auth import views, second_factor_views  # noqa: E402,F401

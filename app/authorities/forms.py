@@ -6,12 +6,13 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, StopValidation, ValidationError
 
 from app.domain.agreements import AgreementError, parse_fee
+from app.forms import OneTimeForm
 from app.providers.forms import GovDateField
 
 LEAD, MEMBER = "lead", "member"
 
 
-class AuthorityForm(FlaskForm):
+class AuthorityForm(OneTimeForm):
     name = StringField("Name", widget=GovTextInput(),
                        description="For example, London Borough of Redbridge",
                        validators=[InputRequired("Enter the authority's name"),
@@ -25,7 +26,7 @@ class AuthorityForm(FlaskForm):
     submit = SubmitField("Save authority", widget=GovSubmitInput())
 
 
-class AgreementForm(FlaskForm):
+class AgreementForm(OneTimeForm):
     lot_id = SelectField("Lot", widget=GovSelect(),
                          validators=[InputRequired("Select the lot")],
                          invalid_choice_message="Select a lot from the list")
@@ -74,7 +75,7 @@ class EndAgreementForm(FlaskForm):
     submit = SubmitField("End agreement", widget=GovSubmitInput())
 
 
-class TokenForm(FlaskForm):
+class TokenForm(OneTimeForm):
     name = StringField("What is the token for?", widget=GovTextInput(),
                        description="So you can tell tokens apart, for example "
                                    "\"Placements brokerage system\"",

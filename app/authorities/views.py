@@ -4,7 +4,7 @@ API tokens their brokerage tools use."""
 from collections import defaultdict
 
 import sqlalchemy as sa
-from flask import abort, flash
+from flask import abort, flash, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
@@ -14,6 +14,7 @@ from app.authorities.forms import (LEAD, MEMBER, AgreementForm, AuthorityForm, C
 from app.domain import agreements, api_tokens
 from app.domain.applications import today
 from app.extensions import db
+from app.forms import spend_token
 from app.models import AccessAgreement, ApiToken, Authority, Lot, User
 from app.web import audit_ctx, redirect_303, render
 
@@ -77,6 +78,7 @@ def new():
         except agreements.AgreementError as exc:
             _show_error(form, exc)
         else:
+            spend_token(form, url_for("authorities.index"))
             db.session.commit()
             flash(f"{authority.name} added.", "success")
             return redirect_303("authorities.index")
@@ -134,6 +136,7 @@ def agreement_new(authority_id: int):
         return redirect_303("authorities.index")
     form = AgreementForm(_lots())
     if form.validate_on_submit():
+        spend_token(form, url_for("authorities.index"))
         done = _save_agreement(form, lambda lot: agreements.add_agreement(
             audit_ctx(), authority, lot=lot, annual_fee=form.fee,
             starts_on=form.starts_on.data, ends_on=form.ends_on.data))
@@ -196,6 +199,8 @@ def token_new(authority_id: int):
         except api_tokens.TokenError as exc:
             _show_error(form, exc)
         else:
+            # A repeat cannot show the secret again: it goes to the authority's tokens.
+            spend_token(form, url_for("authorities.index"))
             db.session.commit()
             # Shown on this response only, never stored or put in the session
             # (a cookie): so no redirect, and nothing may cache the page.

@@ -6,7 +6,6 @@ form post. The provider's form has one answer box per open question, built
 for the questions asked, and an optional supporting document whose file and
 details are the evidence library's own upload form (app.evidence.forms).
 """
-from flask_wtf import FlaskForm
 from govuk_frontend_wtf.wtforms_widgets import GovSelect, GovSubmitInput, GovTextArea
 from wtforms import HiddenField, SelectField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -16,13 +15,14 @@ from app.domain import clarifications as rules
 from app.domain.documents import LIBRARY_KINDS
 from app.domain.reference import DocumentKind
 from app.evidence.forms import UploadForm
+from app.forms import OneTimeForm
 
 # An Ofsted certificate belongs to a setting, chosen in the evidence library.
 DOCUMENT_KINDS = tuple(k for k in LIBRARY_KINDS if not k.per_setting)
 DOCUMENT_PREFIX = "document-"
 
 
-class AskForm(FlaskForm):
+class AskForm(OneTimeForm):
     version = HiddenField()
     placement_type_id = HiddenField()
     # How many question boxes are shown; "Add another question" adds one.
@@ -56,7 +56,7 @@ def asked_questions(form: AskForm) -> list[str]:
 def answer_form(open_questions):
     """The provider's answers: one required box per open question.
     `open_questions`: (number on the page, clarification) pairs."""
-    class AnswerForm(FlaskForm):
+    class AnswerForm(OneTimeForm):
         version = HiddenField()
         document_kind = SelectField(
             "What is the document?", widget=GovSelect(),

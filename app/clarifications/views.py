@@ -22,6 +22,7 @@ from app.domain.states import ApplicationStatus, IllegalTransition
 from app.email import send_email
 from app.evidence.views import _check_file, _commit_or_delete, _metadata
 from app.extensions import db
+from app.forms import spend_token
 from app.models import Application, utcnow
 from app.staff.access import get_application_for_staff_or_404
 from app.storage import get_storage
@@ -79,6 +80,7 @@ def ask(app_id: int):
             db.session.rollback()
             form.question_1.errors.append(str(exc))
         else:
+            spend_token(form, url_for("staff.application", app_id=app_id))
             recipients = rules.provider_recipients(application)
             questions = [q.strip() for q in forms.asked_questions(form) if q.strip()]
             try:
@@ -217,6 +219,8 @@ def _save_answers(application, form, doc_form, pending, max_bytes):
             # Browsers never send a file back to the page, so say what to do.
             doc_form.file.errors = [SELECT_AGAIN]
         return None
+    # Before the document is stored: a twin sent at the same moment stops here.
+    spend_token(form, url_for("applications.task_list", app_id=application.id))
     document = None
     if kind is not None:
         try:

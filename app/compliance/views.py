@@ -19,6 +19,7 @@ from app.domain import ofsted_import as ofsted
 from app.domain.applications import today
 from app.domain.states import ComplianceStatus, JobStatus, MembershipStatus
 from app.extensions import db
+from app.forms import spend_token
 from app.jobs import compliance as jobs
 from app.models import Document, JobRun, Lot, Membership, Provider
 from app.storage import UploadTooLarge, get_storage
@@ -150,6 +151,7 @@ def _jobs_page(status: int = 200, import_form: OfstedImportForm | None = None):
     return render("compliance/jobs.html", status=status, title="Compliance jobs", jobs=recent,
                   kind_labels=jobs.KIND_LABELS,
                   form=import_form or OfstedImportForm(formdata=None),
+                  expiry_form=RunExpiryCheckForm(formdata=None),
                   max_size=documents.size_limit_text(current_app.config["MAX_UPLOAD_BYTES"]))
 
 
@@ -160,9 +162,12 @@ def jobs_page():
 
 @bp.post("/jobs/expiry-check")
 def start_expiry_check():
-    if not RunExpiryCheckForm().validate():
+    form = RunExpiryCheckForm()
+    if not form.validate():
         abort(400)
     job = jobs.new_expiry_check(today(), current_user.id)
+    db.session.flush()
+    spend_token(form, url_for("compliance.job", job_id=job.id))
     db.session.commit()
     jobs.enqueue_job(job)
     return redirect_303("compliance.job", job_id=job.id)
@@ -183,8 +188,10 @@ def start_ofsted_import():
         form.file.errors.append(documents.too_large_message(max_bytes))
         return _jobs_page(400, form)
     try:
+        db.session.flush()
+        spend_token(form, url_for("compliance.job", job_id=job.id))
         db.session.commit()
-    except Exception:
+    except Exception:  # a repeat (AlreadySubmitted) too: keep no second copy of the file
         db.session.rollback()
         get_storage().delete(job.input_key)
         raise

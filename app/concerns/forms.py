@@ -9,6 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from app.domain.states import ConcernCategory, ConcernStatus, Severity
+from app.forms import OneTimeForm
 
 ANY = ""
 MAX_TEXT = 5000
@@ -72,7 +73,7 @@ class ChooseProviderForm(Form):
             SelectChoice(str(p.id), p.display_name) for p in providers]
 
 
-class RaiseConcernForm(FlaskForm):
+class RaiseConcernForm(OneTimeForm):
     setting_id = SelectField("Which setting is it about?", widget=GovSelect(),
                              description="Leave as it is if the concern is about the "
                                          "organisation as a whole",

@@ -21,6 +21,7 @@ from app.domain.authorities import visible_lot_ids
 from app.domain.states import ConcernCategory, ConcernStatus, IllegalTransition, Severity
 from app.email import send_email
 from app.extensions import db
+from app.forms import spend_token
 from app.models import AuditEvent, Concern, Membership, Provider, Setting, Suspension, User
 from app.web import audit_ctx, pagination, redirect_303, render
 
@@ -137,6 +138,7 @@ def new():
     except rules.ConcernError as exc:
         db.session.rollback()
         return page(400, str(exc))
+    spend_token(form, url_for("concerns.detail", concern_id=concern.id))
     recipients = rules.alert_addresses(concern, exclude_user_id=current_user.id)
     db.session.commit()
     link = url_for("concerns.detail", concern_id=concern.id, _external=True)

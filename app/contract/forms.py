@@ -11,6 +11,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, ValidationEr
 
 from app.domain.states import SuspensionReason
 from app.evidence.forms import DayMonthYearField
+from app.forms import OneTimeForm
 
 MAX_TEXT = 5000
 ALL_LOTS = "all"
@@ -50,7 +51,7 @@ def _scope_choices(memberships, settings=()) -> list[SelectChoice]:
     return choices
 
 
-class SuspendForm(FlaskForm):
+class SuspendForm(OneTimeForm):
     scope = RadioField("What are you suspending the provider from?", widget=GovRadioInput(),
                        validators=[InputRequired("Select what to suspend the provider from")],
                        invalid_choice_message="Select what to suspend the provider from")
@@ -102,7 +103,7 @@ class ReinstateForm(FlaskForm):
     submit = SubmitField("Reinstate the provider", widget=GovSubmitInput())
 
 
-class RequestRemovalForm(FlaskForm):
+class RequestRemovalForm(OneTimeForm):
     scope = RadioField("Which lots should the provider be removed from?",
                        widget=GovRadioInput(),
                        validators=[InputRequired("Select which lots to remove the provider "

@@ -25,6 +25,7 @@ from app.domain.states import (ConcernCategory, IllegalTransition, MembershipSta
                                RemovalStatus, Role, SuspensionReason)
 from app.email import send_email, unique_addresses
 from app.extensions import db
+from app.forms import spend_token
 from app.models import Concern, Membership, Provider, Removal, Setting, Suspension, User
 from app.web import audit_ctx, redirect_303, render
 
@@ -190,6 +191,7 @@ def suspend(provider_id: int):
     except suspensions.SuspensionError as exc:
         db.session.rollback()
         return page(400, str(exc))
+    spend_token(form, url_for("contract.provider", provider_id=provider.id))
     recipients = provider_addresses(provider)
     db.session.commit()
     for to in recipients:
@@ -283,6 +285,7 @@ def request_removal(provider_id: int):
     except removals.RemovalError as exc:
         db.session.rollback()
         return page(409, str(exc))
+    spend_token(form, url_for("contract.provider", provider_id=provider.id))
     managers = db.session.execute(
         sa.select(User.email).where(User.role == Role.MANAGER, User.is_active_account.is_(True),
                                     User.id != current_user.id).order_by(User.id)

@@ -5,10 +5,17 @@ The type of a file is judged by its content (libmagic), never by the name or
 the browser's Content-Type; the name must then agree with the content. Only
 the first bytes are read to judge it, and the stream is rewound, so a file is
 never held whole in memory. A file that is refused is never stored.
+
+Before its type, a file is checked for viruses (app.antivirus: ClamAV when
+configured, else the EICAR test signature). A Word document is a zip: its
+directory is checked for the marks of a zip bomb (too many parts, too large
+or too compressed when expanded) and every part is then expanded within the
+sizes the directory declares, so a lying directory is found too.
 """
 import re
 import unicodedata
 import zipfile
+from zlib import error as zlib_error
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -20,6 +27,7 @@ import magic
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from app import antivirus
 from app.domain import audit
 from app.domain.evidence import FINANCIAL_KINDS, ORGANISATION_KINDS, current_documents
 from app.domain.reference import DocumentKind
@@ -30,9 +38,16 @@ from app.storage import UploadTooLarge, new_key
 
 # Enough for libmagic to see the signature and the first zip entries of a DOCX.
 HEADER_BYTES = 64 * 1024
+CHUNK_BYTES = 64 * 1024
 MAX_FILENAME_CHARS = 255
 # A DOCX's content-types part is a few KB; refuse to read an absurd one.
 MAX_CONTENT_TYPES_BYTES = 1024 * 1024
+# Zip bomb limits for a DOCX. A long report with pictures has a few hundred
+# parts, expands to tens of MB and compresses XML 10 to 30 times at most.
+MAX_DOCX_PARTS = 1000
+MAX_DOCX_EXPANDED_BYTES = 100 * 1024 * 1024
+MAX_DOCX_RATIO = 100
+DOCX_RATIO_FROM_BYTES = 1024 * 1024  # a small file cannot hurt, whatever its ratio
 EXPIRY_WARNING_DAYS = 60
 MAX_COVER = Decimal("9999999999.99")  # what a Numeric(12, 2) column holds
 
@@ -113,32 +128,74 @@ def sniff(header: bytes) -> str:
     return magic.from_buffer(header, mime=True)
 
 
-def _is_real_docx(stream: BinaryIO) -> bool:
-    """A DOCX is a zip with a Word main document declared in its content types.
+NOT_WORD = (f"The selected file must be {ALLOWED_DESCRIPTION}. "
+            "It is a zip file that is not a Word document")
+ZIP_BOMB = ("The selected file expands to far more than its size when opened, as no real "
+            "Word document does. Save it again as a new Word document and select it again")
+VIRUS = "The selected file contains a virus"
+NOT_SCANNED = "The selected file could not be checked for viruses. Try again later"
 
-    Reads only the zip directory and the small content-types part, never the
-    document itself, so a zip bomb costs nothing.
+
+def docx_problem(stream: BinaryIO) -> str | None:
+    """None for a real Word document, else the message to show.
+
+    A DOCX is a zip with a Word main document declared in its content types.
+    Its directory must not have the marks of a zip bomb; then each part is
+    expanded in chunks, never beyond the size the directory declares (zipfile
+    stops there, and a part that had more fails its CRC), so the work is
+    bounded by MAX_DOCX_EXPANDED_BYTES whatever the file claims.
     """
     try:
         with zipfile.ZipFile(stream) as archive:
-            names = set(archive.namelist())
+            parts = archive.infolist()
+            if len(parts) > MAX_DOCX_PARTS:
+                return ZIP_BOMB
+            names = {p.filename for p in parts}
             if "[Content_Types].xml" not in names or "word/document.xml" not in names:
-                return False
+                return NOT_WORD
+            expanded = sum(p.file_size for p in parts)
+            packed = sum(p.compress_size for p in parts)
+            if expanded > MAX_DOCX_EXPANDED_BYTES or (
+                    expanded > DOCX_RATIO_FROM_BYTES and expanded > MAX_DOCX_RATIO * max(packed, 1)):
+                return ZIP_BOMB
             info = archive.getinfo("[Content_Types].xml")
             if info.file_size > MAX_CONTENT_TYPES_BYTES:
-                return False
+                return NOT_WORD
             with archive.open(info) as part:
-                return WORD_MAIN_PART in part.read(MAX_CONTENT_TYPES_BYTES)
+                if WORD_MAIN_PART not in part.read(MAX_CONTENT_TYPES_BYTES):
+                    return NOT_WORD
+            for info in parts:
+                with archive.open(info) as part:
+                    while part.read(CHUNK_BYTES):
+                        pass
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError,
-            NotImplementedError, RuntimeError):
-        return False
+            NotImplementedError, RuntimeError, zlib_error):
+        # Corrupt, encrypted or using a compression Word never writes.
+        return NOT_WORD
+    finally:
+        stream.seek(0)
+    return None
 
 
-def check_file(stream: BinaryIO, filename: str | None) -> CheckedFile:
+def scan_for_viruses(stream: BinaryIO, scanner: "antivirus.Scanner") -> None:
+    """Raise UploadRejected when the scanner finds something or cannot answer."""
+    try:
+        found = scanner.scan(stream)
+    except antivirus.ScannerUnavailable:
+        raise UploadRejected(NOT_SCANNED) from None
+    finally:
+        stream.seek(0)
+    if found:
+        raise UploadRejected(VIRUS)
+
+
+def check_file(stream: BinaryIO, filename: str | None,
+               scanner: "antivirus.Scanner | None" = None) -> CheckedFile:
     """Judge an uploaded file by its content before anything is stored.
 
-    Raises UploadRejected with the message to show. Leaves the stream at the
-    start, ready to be stored.
+    `scanner`: the app's virus scanner (app.antivirus.get_scanner()); by
+    default the built-in EICAR check. Raises UploadRejected with the message
+    to show. Leaves the stream at the start, ready to be stored.
     """
     if not filename:
         raise UploadRejected("Select a file")
@@ -150,15 +207,14 @@ def check_file(stream: BinaryIO, filename: str | None) -> CheckedFile:
     stream.seek(0)
     if not header:
         raise UploadRejected("The selected file is empty")
+    scan_for_viruses(stream, scanner or antivirus.EicarScanner())
     mime = sniff(header)
     if mime in (DOCX, "application/zip"):
         # libmagic names a DOCX only when its first entries are in Word's
         # usual order; the zip directory decides either way.
-        is_docx = _is_real_docx(stream)
-        stream.seek(0)
-        if not is_docx:
-            raise UploadRejected(f"The selected file must be {ALLOWED_DESCRIPTION}. "
-                                 "It is a zip file that is not a Word document")
+        problem = docx_problem(stream)
+        if problem:
+            raise UploadRejected(problem)
         mime = DOCX
     file_type = ALLOWED_TYPES.get(mime)
     if file_type is None:

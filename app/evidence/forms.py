@@ -11,6 +11,7 @@ from wtforms.validators import InputRequired, Length, ValidationError
 from app.domain.documents import (ALLOWED_DESCRIPTION, UPLOAD_KINDS, parse_cover_amount,
                                   size_limit_text)
 from app.domain.reference import DocumentKind
+from app.forms import OneTimeForm
 
 
 class DayMonthYearField(DateField):
@@ -53,7 +54,7 @@ class ChooseKindForm(FlaskForm):
     submit = SubmitField("Continue", widget=GovSubmitInput())
 
 
-class UploadForm(FlaskForm):
+class UploadForm(OneTimeForm):
     file = FileField("Upload a file", widget=GovFileInput())
     setting_id = SelectField(
         "Setting", widget=GovSelect(),

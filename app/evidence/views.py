@@ -7,6 +7,7 @@ from flask import Response, abort, current_app, flash, redirect, request, url_fo
 from flask_login import current_user
 
 from app.access import PROVIDER_ROLES, role_required
+from app.antivirus import get_scanner
 from app.domain import documents
 from app.domain.reference import DocumentKind
 from app.domain.states import DocumentStatus
@@ -15,6 +16,7 @@ from app.evidence.access import load_document_or_404, load_own_setting_or_404
 from app.evidence.forms import ChooseKindForm, UploadForm
 from app.extensions import db
 from app.filters import LONDON
+from app.forms import spend_token
 from app.models import Document, Setting
 from app.storage import get_storage
 from app.web import audit_ctx, render, safe_next
@@ -96,6 +98,8 @@ def upload():
         if choices is not None and not form.setting_id.errors:
             setting = next(s for s in choices if str(s.id) == form.setting_id.data)
         if checked and not any(f.errors for f in form):
+            # Before the file is stored: a twin sent at the same moment stops here.
+            spend_token(form, safe_next("evidence.library"))
             try:
                 document = documents.store_document(
                     audit_ctx(), get_storage(), upload.stream, checked,
@@ -138,7 +142,7 @@ def _check_file(form: UploadForm) -> documents.CheckedFile | None:
         form.file.errors.append("Select a file")
         return None
     try:
-        return documents.check_file(upload.stream, upload.filename)
+        return documents.check_file(upload.stream, upload.filename, get_scanner())
     except documents.UploadRejected as exc:
         form.file.errors.append(str(exc))
         return None

@@ -15,7 +15,7 @@ from app.domain import audit
 from app.domain.compliance import Outgoing, run_expiry_check
 from app.domain.ofsted_import import OfstedFileError, run_ofsted_import, text_lines
 from app.domain.states import JobStatus
-from app.email import send_email
+from app.email import send_emails
 from app.extensions import db
 from app.jobs import enqueue, with_app_context
 from app.models import JobRun, User, utcnow
@@ -158,13 +158,15 @@ def send_outgoing(outbox: list[Outgoing]) -> None:
     """Send what is committed. One message failing must not stop the others."""
     messages = list(outbox)
     outbox.clear()
+    ready = []
     for message in messages:
         try:
             links = {name: external_url(endpoint, **values)
                      for name, (endpoint, values) in message.links.items()}
-            send_email(message.to, message.template, **message.context, **links)
+            ready.append((message.to, message.template, {**message.context, **links}))
         except Exception:
             log.exception("could not send %s to %s", message.template, message.to)
+    send_emails(ready)
 
 
 def external_url(endpoint: str, **values) -> str:

@@ -20,4 +20,6 @@ from app.models.fee_review import (  # noqa: F401
     FeeReviewRound, FeeReviewRoundLot, FeeReviewSubmission, FeeReviewLine, FeeReviewMessage,
 )
 from app.models.audit import AuditEvent  # noqa: F401
+from app.models.form_token import FormToken  # noqa: F401
 from app.models.outbox import OutboxEmail  # noqa: F401
+from app.models.deferred_job import DeferredJob  # noqa: F401

@@ -3,7 +3,7 @@ one submission per invited provider, one line per price the provider holds,
 and the negotiation messages between them. Agreed prices become Price rows
 valid from the round's effective date; nothing here rewrites a price."""
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -13,6 +13,12 @@ from app.extensions import db
 from app.models.base import MONEY, enum_column, utcnow
 
 PERCENT = sa.Numeric(6, 3)
+
+
+def _percent_label(value: Decimal | None) -> str:
+    if value is None:
+        return ""
+    return f"{Decimal(value).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,.2f}"
 
 
 class FeeReviewRound(db.Model):
@@ -54,6 +60,15 @@ class FeeReviewRound(db.Model):
     @property
     def lot_ids(self) -> list[int]:
         return [rl.lot_id for rl in self.lots]
+
+    @property
+    def guidance_label(self) -> str:
+        """"3.89" for templates: 2 dp, half up (as every uplift is shown)."""
+        return _percent_label(self.guidance_uplift)
+
+    @property
+    def cap_label(self) -> str:
+        return _percent_label(self.cap_uplift)
 
 
 class FeeReviewRoundLot(db.Model):
@@ -108,6 +123,12 @@ class FeeReviewSubmission(db.Model):
     evidence_document = relationship("Document")
 
     __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def deadline(self) -> date:
+        """The last day this provider may submit: the closing date or its extension."""
+        closes_on = self.round.closes_on
+        return max(closes_on, self.extended_until or closes_on)
 
 
 class FeeReviewLine(db.Model):

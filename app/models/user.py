@@ -28,6 +28,11 @@ class User(UserMixin, db.Model):
     invited_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_sign_in_at: Mapped[datetime | None]
+    # Staff second factor (TOTP). Set up once confirmed with a code; the last
+    # time step used is kept so a code cannot be used twice.
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    totp_confirmed_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     provider = relationship("Provider", back_populates="users", foreign_keys=[provider_id])
     authority = relationship("Authority", foreign_keys=[authority_id])
@@ -57,3 +62,36 @@ class User(UserMixin, db.Model):
 
     def has_role(self, *roles: Role) -> bool:
         return self.role in roles
+
+    @property
+    def needs_second_factor(self) -> bool:
+        return self.role.is_staff
+
+    @property
+    def has_second_factor(self) -> bool:
+        return bool(self.totp_secret) and self.totp_confirmed_at is not None
+
+
+class RecoveryCode(db.Model):
+    """A single-use code that stands in for the second factor when the
+    authenticator is lost. Only a hash is kept: the code is shown once."""
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None]
+
+
+class SignInThrottle(db.Model):
+    """Failed sign-ins for one email address, whether or not an account has
+    it, named by a keyed hash of the normalised address (so the table holds no
+    addresses and says nothing about which accounts exist)."""
+    __tablename__ = "sign_in_throttles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    window_started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    locked_until: Mapped[datetime | None]

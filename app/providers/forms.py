@@ -13,6 +13,7 @@ from app.domain import providers as rules
 from app.domain.reference import SPECIALISMS, Gender, OfstedJudgement, SettingType
 from app.domain.states import Role
 from app.filters import LONDON
+from app.forms import OneTimeForm
 
 EMAIL_FORMAT = "Enter an email address in the correct format, like name@example.com"
 
@@ -158,7 +159,7 @@ class OrganisationForm(FlaskForm):
         return values
 
 
-class SettingForm(FlaskForm):
+class SettingForm(OneTimeForm):
     name = _text("Name of the setting", "Enter the name of the setting",
                  description="As it appears on the Ofsted registration")
     setting_type = _enum_radios("Type of setting", SettingType, "Select the type of setting")
@@ -234,7 +235,7 @@ PROVIDER_ROLE_CHOICES = [SelectChoice(Role.PROVIDER_USER.value, "Provider user")
                          SelectChoice(Role.PROVIDER_ADMIN.value, "Provider administrator")]
 
 
-class TeamInviteForm(FlaskForm):
+class TeamInviteForm(OneTimeForm):
     full_name = _text("Full name", "Enter the person's full name")
     email = EmailField("Work email address", widget=GovTextInput(), filters=[_strip],
                        description="We will email them a link to set a password",

@@ -12,6 +12,7 @@ from app.domain import providers as rules
 from app.domain.reference import SPECIALISMS
 from app.domain.states import Role
 from app.extensions import db
+from app.forms import spend_token
 from app.models import Provider, Setting, User
 from app.providers import bp
 from app.providers.forms import OrganisationForm, SettingForm, TeamInviteForm
@@ -118,6 +119,7 @@ def setting_new():
     form = SettingForm()
     if form.validate_on_submit():
         setting = rules.create_setting(audit_ctx(), current_user.provider_id, form.details())
+        spend_token(form, url_for("providers.setting_detail", setting_id=setting.id))
         db.session.commit()
         flash(f"{setting.name} has been added.", "success")
         return redirect_303("providers.setting_detail", setting_id=setting.id)
@@ -172,6 +174,7 @@ def team_invite():
         except accounts.AccountError as exc:
             form.email.errors.append(str(exc))
         else:
+            spend_token(form, url_for("providers.team"))
             db.session.commit()
             send_invitation(user, current_user)
             flash(f"Invitation sent. We have emailed {user.email} a link to set a password.",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 02:29:17.446252
+Create Date: 2026-11-25 02:37:05.326402
 
 """
 from alembic import op
@@ -25,6 +25,15 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_authorities')),
     sa.UniqueConstraint('name', name=op.f('uq_authorities_name'))
+    )
+    op.create_table('deferred_jobs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('func', sa.String(length=200), nullable=False),
+    sa.Column('args', sa.JSON(), nullable=False),
+    sa.Column('kwargs', sa.JSON(), nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_deferred_jobs'))
     )
     op.create_table('dps',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -67,6 +76,18 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_providers')),
     sa.UniqueConstraint('company_number', name=op.f('uq_providers_company_number'))
     )
+    op.create_table('sign_in_throttles',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('key_hash', sa.String(length=64), nullable=False),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('window_started_at', sa.DateTime(), nullable=False),
+    sa.Column('locked_until', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sign_in_throttles')),
+    sa.UniqueConstraint('key_hash', name=op.f('uq_sign_in_throttles_key_hash'))
+    )
+    with op.batch_alter_table('sign_in_throttles', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sign_in_throttles_window_started_at'), ['window_started_at'], unique=False)
+
     op.create_table('lots',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('dps_id', sa.Integer(), nullable=False),
@@ -132,6 +153,9 @@ def upgrade():
     sa.Column('invited_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('last_sign_in_at', sa.DateTime(), nullable=True),
+    sa.Column('totp_secret', sa.String(length=64), nullable=True),
+    sa.Column('totp_confirmed_at', sa.DateTime(), nullable=True),
+    sa.Column('totp_last_step', sa.BigInteger(), nullable=True),
     sa.ForeignKeyConstraint(['authority_id'], ['authorities.id'], name=op.f('fk_users_authority_id_authorities')),
     sa.ForeignKeyConstraint(['invited_by_id'], ['users.id'], name=op.f('fk_users_invited_by_id_users')),
     sa.ForeignKeyConstraint(['provider_id'], ['providers.id'], name=op.f('fk_users_provider_id_providers')),
@@ -301,6 +325,20 @@ def upgrade():
         batch_op.create_index('ix_documents_provider_kind', ['provider_id', 'kind', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_documents_setting_id'), ['setting_id'], unique=False)
 
+    op.create_table('form_tokens',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('form', sa.String(length=80), nullable=False),
+    sa.Column('result_url', sa.String(length=500), nullable=False),
+    sa.Column('spent_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_form_tokens_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_form_tokens')),
+    sa.UniqueConstraint('token', name=op.f('uq_form_tokens_token'))
+    )
+    with op.batch_alter_table('form_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_form_tokens_spent_at'), ['spent_at'], unique=False)
+
     op.create_table('job_runs',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=40), nullable=False),
@@ -347,6 +385,18 @@ def upgrade():
     )
     with op.batch_alter_table('quality_questions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_quality_questions_lot_id'), ['lot_id'], unique=False)
+
+    op.create_table('recovery_codes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('used_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_recovery_codes_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_recovery_codes'))
+    )
+    with op.batch_alter_table('recovery_codes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_recovery_codes_user_id'), ['user_id'], unique=False)
 
     op.create_table('removals',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -556,7 +606,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_prices'))
     )
     with op.batch_alter_table('prices', schema=None) as batch_op:
-        batch_op.create_index('ix_prices_lot_valid_to', ['lot_id', 'valid_to'], unique=False)
+        batch_op.create_index('ix_prices_lot_valid_to', ['lot_id', 'valid_to', 'provider_id', 'placement_type_id', 'valid_from', 'amount'], unique=False)
         batch_op.create_index('ix_prices_placement_type', ['placement_type_id', 'valid_from'], unique=False)
         batch_op.create_index('ix_prices_provider_lot', ['provider_id', 'lot_id', 'valid_from'], unique=False)
         batch_op.create_index('ix_prices_provider_type', ['provider_id', 'placement_type_id', 'valid_from'], unique=False)
@@ -866,6 +916,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_removals_provider_id'))
 
     op.drop_table('removals')
+    with op.batch_alter_table('recovery_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_recovery_codes_user_id'))
+
+    op.drop_table('recovery_codes')
     with op.batch_alter_table('quality_questions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_quality_questions_lot_id'))
 
@@ -878,6 +932,10 @@ def downgrade():
         batch_op.drop_index('ix_job_runs_kind_created')
 
     op.drop_table('job_runs')
+    with op.batch_alter_table('form_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_form_tokens_spent_at'))
+
+    op.drop_table('form_tokens')
     with op.batch_alter_table('documents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_documents_setting_id'))
         batch_op.drop_index('ix_documents_provider_kind')
@@ -925,11 +983,16 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_lots_dps_id'))
 
     op.drop_table('lots')
+    with op.batch_alter_table('sign_in_throttles', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sign_in_throttles_window_started_at'))
+
+    op.drop_table('sign_in_throttles')
     op.drop_table('providers')
     with op.batch_alter_table('outbox_emails', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_emails_to'))
 
     op.drop_table('outbox_emails')
     op.drop_table('dps')
+    op.drop_table('deferred_jobs')
     op.drop_table('authorities')
     # ### end Alembic commands ###

@@ -1,5 +1,6 @@
 import sqlalchemy as sa
 
+from app.backup import audit_guard_lifted
 from app.domain import audit
 from app.extensions import db
 from app.models import AuditEvent
@@ -21,9 +22,11 @@ def test_tampering_is_detected(app_ctx):
         audit.record(audit.SYSTEM, "thing.done", "thing", i, reason="ok")
     db.session.commit()
     middle = db.session.execute(sa.select(AuditEvent.id).order_by(AuditEvent.id).offset(1)).scalar()
-    # Rewrite history behind the application's back, as an attacker with SQL access might.
-    db.session.execute(sa.update(AuditEvent).where(AuditEvent.id == middle).values(reason="edited"))
-    db.session.commit()
+    # Rewrite history behind the application's back, as an attacker with the
+    # database's superuser access might (the triggers stop anyone less).
+    db.session.remove()
+    with db.engine.begin() as conn, audit_guard_lifted(conn):
+        conn.execute(sa.update(AuditEvent).where(AuditEvent.id == middle).values(reason="edited"))
     checked, bad = audit.verify_chain()
     assert checked == 3 and bad == [middle]
 
@@ -33,8 +36,9 @@ def test_deleting_a_record_breaks_the_chain(app_ctx):
         audit.record(audit.SYSTEM, "thing.done", "thing", i)
     db.session.commit()
     first = db.session.execute(sa.select(AuditEvent.id).order_by(AuditEvent.id)).scalar()
-    db.session.execute(sa.delete(AuditEvent).where(AuditEvent.id == first))
-    db.session.commit()
+    db.session.remove()
+    with db.engine.begin() as conn, audit_guard_lifted(conn):
+        conn.execute(sa.delete(AuditEvent).where(AuditEvent.id == first))
     _, bad = audit.verify_chain()
     assert bad  # the next record no longer chains onto its predecessor
 

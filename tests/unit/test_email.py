@@ -44,3 +44,40 @@ def test_every_email_template_starts_with_a_subject(app_ctx):
     for name in os.listdir(folder):
         text = open(os.path.join(folder, name)).read()
         assert text.startswith("Subject: "), name
+
+
+def test_many_emails_go_out_in_batches_and_all_arrive(app_ctx, monkeypatch):
+    """A round's invitations are a few delivery jobs, not one per provider."""
+    import app.jobs as jobs
+    from app.email import BATCH_SIZE, send_emails
+
+    class U:
+        full_name = "Provider admin"
+    queued = []
+    real = jobs.enqueue
+    monkeypatch.setattr(jobs, "enqueue", lambda func, *a, **k: (queued.append(func), real(func, *a, **k)))
+    count = BATCH_SIZE * 2 + 5
+    send_emails((f"admin{i}@example.com", "reset_password", {"user": U(), "link": f"http://x/{i}"})
+                for i in range(count))
+    assert queued == ["app.jobs.email.deliver_batch"] * 3
+    assert len(outbox()) == count
+    assert "http://x/7" in outbox("admin7@example.com")[0].body
+
+
+def test_a_message_the_backend_refuses_is_queued_again_alone(app_ctx, monkeypatch):
+    from flask import current_app
+
+    from app.jobs.email import deliver_batch
+    backend = current_app.extensions["email_backend"]
+    real_send = backend.send
+
+    def flaky(to, subject, body, template):
+        if to == "bad@example.com" and not retried:
+            retried.append(to)
+            raise ConnectionError("Notify is down")
+        real_send(to, subject, body, template)
+    retried = []
+    monkeypatch.setattr(backend, "send", flaky)
+    deliver_batch([("a@example.com", "S", "B", "t"), ("bad@example.com", "S", "B", "t"),
+                   ("c@example.com", "S", "B", "t")])
+    assert sorted(e.to for e in outbox()) == ["a@example.com", "bad@example.com", "c@example.com"]
