@@ -81,6 +81,14 @@ def register(app: Flask) -> None:
         job = jobs.new_expiry_check(on.date() if on else today(), None)
         db.session.commit()
         job = jobs.run_now(job)
+        # The daily run also forgets one-time form tokens spent long ago: a
+        # month covers any double click or back-and-resubmit.
+        from datetime import timedelta
+        from app.domain import form_tokens
+        from app.models import utcnow
+        purged = form_tokens.purge(utcnow() - timedelta(days=30))
+        db.session.commit()
+        click.echo(f"{purged} one-time form tokens older than 30 days forgotten.")
         _finish(job, lambda r: (
             f"Expiry check for {r['on']}: {r['providers']} providers checked, "
             f"{len(r['reminders'])} reminders sent, {len(r['expired'])} certificates expired, "

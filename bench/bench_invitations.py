@@ -19,7 +19,7 @@ the invitation JobRun and queues it in Redis. Then:
    started/finished times.
 2. With --deliver, `flask --app wsgi worker --burst` then delivers the
    queued emails (to the outbox table), timed separately: delivery is a job
-   per email, not part of inviting.
+   per 100 emails (app.email.send_emails), not part of inviting.
 
 Without --redis-url a redis-server is started on a free loopback port and
 stopped at the end (also on error or Ctrl-C).

@@ -329,3 +329,19 @@ def test_a_job_that_breaks_is_marked_failed_with_its_error(dps, monkeypatch):
     job = run_now(job)
     assert job.status.value == "failed" and job.finished_at is not None
     assert "database went away" in job.error and "safe to run it again" in job.error
+
+
+def test_the_daily_command_forgets_form_tokens_spent_over_a_month_ago(app, dps):
+    from datetime import timedelta
+
+    from app.models import FormToken, utcnow
+    now = utcnow()
+    db.session.add_all([FormToken(token="o" * 43, form="ConcernForm", result_url="/c/1",
+                                  spent_at=now - timedelta(days=31)),
+                        FormToken(token="n" * 43, form="ConcernForm", result_url="/c/2",
+                                  spent_at=now - timedelta(days=2))])
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["compliance-check"])
+    assert result.exit_code == 0, result.output
+    assert "1 one-time form tokens older than 30 days forgotten" in result.output
+    assert [t.token for t in db.session.execute(db.select(FormToken)).scalars()] == ["n" * 43]
