@@ -69,15 +69,28 @@ EMPTY = Distribution(count=0)
 
 
 def distribution_of(amounts) -> Distribution:
-    ordered = sorted(Decimal(a) for a in amounts)
+    return _distribution_of_pence(sorted(int((Decimal(a) * 100).to_integral_value(ROUND_HALF_UP))
+                                         for a in amounts))
+
+
+def _distribution_of_pence(ordered: list[int]) -> Distribution:
+    """From whole pence, sorted: integers sort and compare several times
+    faster than Decimals, which matters for a lot of thousands of prices;
+    only the five figures become Decimals."""
     if not ordered:
         return EMPTY
 
-    def q(fraction: str) -> Decimal:
-        return percentile(ordered, Decimal(fraction)).quantize(PENNY, ROUND_HALF_UP)
+    def pounds(pence) -> Decimal:
+        return (Decimal(pence) / 100).quantize(PENNY, ROUND_HALF_UP)
 
-    return Distribution(count=len(ordered), minimum=ordered[0], lower_quartile=q("0.25"),
-                        median=q("0.5"), upper_quartile=q("0.75"), maximum=ordered[-1])
+    def q(fraction: str) -> Decimal:
+        position = (len(ordered) - 1) * Decimal(fraction)
+        below = int(position)
+        above = min(below + 1, len(ordered) - 1)
+        return pounds(ordered[below] + (ordered[above] - ordered[below]) * (position - below))
+
+    return Distribution(count=len(ordered), minimum=pounds(ordered[0]), lower_quartile=q("0.25"),
+                        median=q("0.5"), upper_quartile=q("0.75"), maximum=pounds(ordered[-1]))
 
 
 def price_distribution(lot_id: int, on_date: date) -> dict[int, Distribution]:
@@ -85,7 +98,9 @@ def price_distribution(lot_id: int, on_date: date) -> dict[int, Distribution]:
     valid on `on_date` of providers with an active membership of the lot.
     One query, whatever the number of providers; placement types nobody
     approved prices are absent (use EMPTY)."""
-    base = (sa.select(Price.placement_type_id, Price.amount)
+    # Whole pence: the database converts, so no Decimal is built per row.
+    pence = sa.cast(sa.func.round(Price.amount * 100), sa.Integer)
+    base = (sa.select(Price.placement_type_id, pence)
             .join(Membership, sa.and_(Membership.provider_id == Price.provider_id,
                                       Membership.lot_id == Price.lot_id))
             .where(Price.lot_id == lot_id,
@@ -96,7 +111,7 @@ def price_distribution(lot_id: int, on_date: date) -> dict[int, Distribution]:
     # ix_prices_lot_valid_to: an OR of the two reads the lot's whole history.
     rows = db.session.execute(sa.union_all(base.where(Price.valid_to.is_(None)),
                                            base.where(Price.valid_to > on_date))).all()
-    by_type: dict[int, list[Decimal]] = {}
+    by_type: dict[int, list[int]] = {}
     for placement_type_id, amount in rows:
         by_type.setdefault(placement_type_id, []).append(amount)
-    return {pt: distribution_of(sorted(amounts)) for pt, amounts in by_type.items()}
+    return {pt: _distribution_of_pence(sorted(amounts)) for pt, amounts in by_type.items()}
