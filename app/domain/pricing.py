@@ -109,9 +109,35 @@ def price_distribution(lot_id: int, on_date: date) -> dict[int, Distribution]:
                    Price.valid_from <= on_date))
     # Open rows and rows closing after the date, as two index range scans on
     # ix_prices_lot_valid_to: an OR of the two reads the lot's whole history.
-    rows = db.session.execute(sa.union_all(base.where(Price.valid_to.is_(None)),
-                                           base.where(Price.valid_to > on_date))).all()
+    in_force = sa.union_all(base.where(Price.valid_to.is_(None)),
+                            base.where(Price.valid_to > on_date))
+    if db.engine.dialect.name == "postgresql":
+        return _distribution_in_sql(in_force.subquery())
+    rows = db.session.execute(in_force).all()
     by_type: dict[int, list[int]] = {}
     for placement_type_id, amount in rows:
         by_type.setdefault(placement_type_id, []).append(amount)
     return {pt: _distribution_of_pence(sorted(amounts)) for pt, amounts in by_type.items()}
+
+
+def _distribution_in_sql(in_force) -> dict[int, Distribution]:
+    """PostgreSQL works the figures out itself (percentile_cont interpolates
+    exactly as `percentile` does): five numbers per placement type cross the
+    wire instead of every price, which keeps /prices/ fast for a national lot."""
+    pence = in_force.c[1]
+
+    def q(fraction: float):
+        return sa.func.percentile_cont(fraction).within_group(pence)
+    rows = db.session.execute(
+        sa.select(in_force.c.placement_type_id, sa.func.count(), sa.func.min(pence),
+                  q(0.25), q(0.5), q(0.75), sa.func.max(pence))
+        .group_by(in_force.c.placement_type_id)).all()
+
+    def pounds(pence_value) -> Decimal:
+        # percentile_cont returns double precision: round to a whole penny
+        # fraction first so binary noise cannot tip a half-penny.
+        exact = Decimal(repr(float(pence_value))).quantize(Decimal("0.000001"))
+        return (exact / 100).quantize(PENNY, ROUND_HALF_UP)
+    return {pt: Distribution(count=n, minimum=pounds(lo), lower_quartile=pounds(q1),
+                             median=pounds(q2), upper_quartile=pounds(q3), maximum=pounds(hi))
+            for pt, n, lo, q1, q2, q3, hi in rows}

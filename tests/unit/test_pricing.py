@@ -104,3 +104,18 @@ def test_price_distribution_counts_prices_valid_on_the_date_of_active_members(dp
     earlier = price_distribution(lot.id, ON - timedelta(days=100))
     assert earlier[pt.id].count == 1 and earlier[pt.id].minimum == D("700.00")
     assert price_distribution(other_lot.id, ON) == {}
+
+
+def test_the_database_works_out_the_same_figures_as_python(dps):
+    """On PostgreSQL the figures come from percentile_cont, on SQLite from
+    Python: either way they match distribution_of to the penny, half pennies
+    rounded up."""
+    lot, pt = dps.lots[0], dps.lots[0].placement_types[0]
+    values = ["846.01", "880.02", "925.00", "990.03", "1045.00", "1100.01", "3999.99"]
+    for value in values:
+        _price(_member(dps, lot), lot, pt, value, ON - timedelta(days=5))
+    db.session.commit()
+    assert price_distribution(lot.id, ON)[pt.id] == distribution_of(amounts(*values))
+    spread = price_distribution(lot.id, ON)[pt.id]
+    assert (spread.lower_quartile, spread.median, spread.upper_quartile) == (
+        D("902.51"), D("990.03"), D("1072.51"))
