@@ -77,3 +77,20 @@ def outbox(to: str | None = None):
 
 def money(value: str) -> Decimal:
     return Decimal(value)
+
+
+def count_statements(call) -> int:
+    """How many SQL statements `call()` sends: query-count tests check a page
+    or job costs the same on small and large data."""
+    import sqlalchemy as sa
+    count = 0
+
+    def before(*_args, **_kwargs):
+        nonlocal count
+        count += 1
+    sa.event.listen(db.engine, "before_cursor_execute", before)
+    try:
+        call()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", before)
+    return count

@@ -13,7 +13,7 @@ from app.domain.states import (FeeReviewStatus, JobStatus, LineDecision, Members
 from app.extensions import db
 from app.jobs.fee_review import enqueue_invitations, run_invitation_job
 from app.models import AuditEvent, FeeReviewLine, FeeReviewSubmission, JobRun, Membership
-from tests.factories import make_provider, outbox
+from tests.factories import count_statements, make_provider, outbox
 from tests.factories_fee_review import (D, ctx_for, make_staff, member, new_round,
                                         open_and_invite, quick_user, submission_of)
 
@@ -30,18 +30,6 @@ def lots(dps):
     return dps.lots[0], dps.lots[1]
 
 
-def count_statements(call) -> int:
-    count = 0
-
-    def before(*args, **kwargs):
-        nonlocal count
-        count += 1
-    sa.event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        call()
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", before)
-    return count
 
 
 def test_opening_invites_active_members_with_a_line_per_price_in_force(dps, lots, manager):

@@ -15,7 +15,7 @@ from app.domain.states import Role, SubmissionStatus
 from app.extensions import db
 from app.filters import LONDON
 from app.models import AuditEvent
-from tests.factories import login, outbox
+from tests.factories import count_statements, login, outbox
 from tests.factories_fee_review import (D, ctx_for, make_staff, member, new_round,
                                         open_and_invite, quick_user, submission_of)
 from tests.factories_resubmission import form_data, fresh, lines_of, text_of
@@ -450,19 +450,6 @@ def test_signing_in_is_needed(client, submission):
     assert r.status_code == 302 and "/sign-in" in r.headers["Location"]
 
 
-def _count_queries(call) -> int:
-    count = 0
-
-    def before(*_args, **_kwargs):
-        nonlocal count
-        count += 1
-
-    sa.event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        call()
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", before)
-    return count
 
 
 @pytest.mark.parametrize("path", ["", "/check", "?calculate"])
@@ -489,5 +476,5 @@ def test_the_pages_query_count_does_not_grow_with_the_lines(app_ctx, dps, manage
                 r = client.get(f"/fee-review/{submission.id}{path}")
                 assert r.status_code == 200
         call()  # the session and the caches settle first
-        counts.append(_count_queries(call))
+        counts.append(count_statements(call))
     assert counts[0] == counts[1], counts

@@ -13,7 +13,7 @@ from app.domain.states import LineDecision, Role, SubmissionStatus
 from app.extensions import db
 from app.filters import LONDON
 from app.models import FeeReviewMessage
-from tests.factories import login, outbox
+from tests.factories import count_statements, login, outbox
 from tests.factories_fee_review import (D, ctx_for, make_staff, member, new_round,
                                         open_and_invite, quick_user, submission_of)
 from tests.factories_resubmission import fresh, lines_of, text_of
@@ -294,19 +294,6 @@ def test_an_agreed_review_leaves_the_dashboard_panel(signed_in, countered):
     assert "Agreed" in text_of(signed_in.get("/fee-review/"))
 
 
-def _count_queries(call) -> int:
-    count = 0
-
-    def before(*_args, **_kwargs):
-        nonlocal count
-        count += 1
-
-    sa.event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        call()
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", before)
-    return count
 
 
 def test_the_dashboard_query_count_does_not_grow_with_invitations(
@@ -321,12 +308,12 @@ def test_the_dashboard_query_count_does_not_grow_with_invitations(
 
     rnd = new_round(dps, manager, [dps.lots[0]], name="Fostering review 2027-28")
     open_and_invite(rnd, manager, OPENED.date())
-    one = _count_queries(fetch)
+    one = count_statements(fetch)
     for lot, name in ((dps.lots[1], "Residential review 2027-28"),
                       (dps.lots[2], "Supported accommodation review 2027-28")):
         member(lot, provider, weekly=("3000",), rates=(), admin=False)
         rnd = new_round(dps, manager, [lot], name=name)
         open_and_invite(rnd, manager, OPENED.date())
-    three = _count_queries(fetch)
+    three = count_statements(fetch)
     assert "Supported accommodation review 2027-28" in text_of(fetch())
     assert three == one

@@ -6,7 +6,6 @@ and a stale page refused with 409."""
 from datetime import date
 
 import pytest
-import sqlalchemy as sa
 
 from app.domain import fee_review
 from app.domain.applications import today
@@ -14,7 +13,7 @@ from app.domain.prices import price_on
 from app.domain.states import LineDecision, Role, SubmissionStatus
 from app.extensions import db
 from app.models import FeeReviewMessage, FeeReviewSubmission
-from tests.factories import login, outbox
+from tests.factories import count_statements, login, outbox
 from tests.factories_fee_review_staff import (AFTER_CLOSE, DURING, D, ctx_for, make_staff,
                                               member, propose, provider_admin, running_round,
                                               submission_of)
@@ -360,19 +359,6 @@ def test_a_manager_extends_the_deadline_for_one_provider_after_the_round_closed(
 
 # ------------------------------------------------------------------ bounded queries
 
-def _count_queries(call) -> int:
-    count = 0
-
-    def before(*args, **kwargs):
-        nonlocal count
-        count += 1
-
-    sa.event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        call()
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", before)
-    return count
 
 
 def test_queue_and_report_cost_the_same_queries_for_3_or_30_submissions(client, dps, staff,
@@ -394,7 +380,7 @@ def test_queue_and_report_cost_the_same_queries_for_3_or_30_submissions(client, 
 
     urls = [_url(round_, tail="/queue?status="), _url(round_, tail="/report"),
             _url(round_)]
-    few = [_count_queries(fetch(url)) for url in urls]
+    few = [count_statements(fetch(url)) for url in urls]
     more = [member(lot, weekly=("1000", "1000"), rates=("20",)) for _ in range(27)]
     # Invite the newcomers (re-running the invitations skips those already invited).
     job = fee_review.rerun_invitations(round_, staff["manager"], ctx_for(staff["manager"]),
@@ -405,7 +391,7 @@ def test_queue_and_report_cost_the_same_queries_for_3_or_30_submissions(client, 
     for provider in more:
         propose(round_, provider, ["1030", "1080", None])
     assert FeeReviewSubmission.query.count() == 30
-    many = [_count_queries(fetch(url)) for url in urls]
+    many = [count_statements(fetch(url)) for url in urls]
     assert many == few, (few, many)
     page = client.get(_url(round_, tail="/queue?status=")).text
     assert "Showing 1 to 25 of 30 submissions" in page

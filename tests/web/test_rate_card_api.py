@@ -6,7 +6,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate as validate_spec
 
@@ -17,7 +16,7 @@ from app.domain.reference import SettingType
 from app.domain.states import ComplianceStatus, MembershipStatus, PriceSource
 from app.extensions import db
 from app.models import AccessAgreement, ApiToken, Authority, Membership, Price, utcnow
-from tests.factories import make_provider, make_setting
+from tests.factories import count_statements, make_provider, make_setting
 
 D = Decimal
 JOINED = date(2024, 4, 1)
@@ -314,19 +313,6 @@ def test_updated_since_returns_only_providers_that_changed(client, dps, market):
 
 # ------------------------------------------------------------------ queries
 
-def _count_queries(app_ctx, call) -> int:
-    count = 0
-
-    def before(*args, **kwargs):
-        nonlocal count
-        count += 1
-
-    sa.event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        call()
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", before)
-    return count
 
 
 def test_a_page_costs_the_same_queries_however_many_providers(client, app_ctx, dps):
@@ -350,9 +336,9 @@ def test_a_page_costs_the_same_queries_however_many_providers(client, app_ctx, d
 
     add(2)
     fetch()  # the first request records last_used_at
-    few = _count_queries(app_ctx, fetch)
+    few = count_statements(fetch)
     add(6)
-    many = _count_queries(app_ctx, fetch)
+    many = count_statements(fetch)
     assert len(fetch()["data"]) == 8
     assert many == few and few <= 11
 
