@@ -42,12 +42,13 @@ from app.domain.states import (ConcernCategory, JobStatus, LineDecision, LotOutc
 from app.extensions import db
 from app.jobs.compliance import OFSTED_IMPORT
 from app.models import (AccessAgreement, Authority, Document, JobRun, Membership, OutboxEmail,
-                        Setting)
+                        Setting, User)
 from config import TestConfig
 from tests import authz_matrix as M
-from tests.e2e.helpers import assert_accessible, sign_in
+from tests.e2e.helpers import PASSWORD, assert_accessible, sign_in
 from tests.factories import make_provider, make_setting
-from tests.factories_evaluation import ctx_for, in_evaluation, quick_user
+from tests.factories_evaluation import (ctx_for, in_evaluation, quick_user,
+                                        submitted_application)
 from tests.factories_fee_review import member, new_round, open_and_invite, submission_of
 from tests.factories_fee_review_staff import propose
 
@@ -91,6 +92,9 @@ class Visit:
         return self.endpoint + (f" ({self.variant})" if self.variant else "")
 
 
+# Staff part-way through signing in: a new browser each time, left on the page
+# the password step leads to (just_set_up: on the recovery codes, shown once).
+PART_WAY = ("signing_in", "first_sign_in", "just_set_up")
 PREFERENCE = ("anonymous", "provider_admin", "manager", "evaluator", "admin", "member_officer",
               "provider_user")
 
@@ -125,14 +129,21 @@ PAGES = {v.endpoint: v for v in [
 # Other page types an endpoint shows in another state, or with a query.
 VARIANTS = [
     Visit("applications.task_list", "submitted", values={"app_id": "evaluated_app"}),
+    Visit("staff.application", "waiting to be taken", values={"app_id": "waiting_app"}),
+    Visit("clarifications.ask", "not in evaluation", values={"app_id": "decided_app"},
+          status=409),
     Visit("moderation.outcome", "no decision yet", values={"app_id": "evaluated_app"}),
     Visit("auth.account", "staff", actor="manager"),
     Visit("staff.dashboard", "member authority", actor="member_officer"),
     Visit("contract.provider", "member authority", actor="member_officer"),
+    Visit("directory.search", "an authority without lots", actor="officer_without_lots"),
+    Visit("compliance.list", "renewals", values={"kind": "renewals_list"}),
     Visit("directory.search", "results", query={"lot": "lot3"}),
     Visit("concerns.new", "about a provider", query={"provider_id": "provider_id"}),
     Visit("evidence.upload", "insurance", query={"kind": "insurance_kind"}),
     Visit("evidence.upload", "Ofsted certificate", query={"kind": "ofsted_kind"}),
+    Visit("evidence.upload", "no settings yet", actor="invited_admin",
+          query={"kind": "ofsted_kind"}),
     Visit("resubmission.show", "negotiating", values={"submission_id": "negotiating_submission"}),
     Visit("resubmission.show", "agreed", actor="agreed_admin",
           values={"submission_id": "agreed_submission"}),
@@ -206,6 +217,10 @@ def _build_world(app: Flask) -> World:
     manager = _staff("helen.murray@newham.example", Role.MANAGER, lead)
     admin = _staff("priya.shah@newham.example", Role.ADMIN, lead)
     officer = _staff("sam.patel@redbridge.example", Role.MEMBER_OFFICER, borough)
+    no_lots = Authority(name="London Borough of Havering", is_lead=False)
+    db.session.add(no_lots)
+    db.session.commit()
+    officer_without_lots = _staff("chris.bell@havering.example", Role.MEMBER_OFFICER, no_lots)
     with_app = _staff("grace.lin@newham.example", Role.EVALUATOR, lead)
     first_time = _staff("marcus.reid@newham.example", Role.EVALUATOR, lead, with_app=False)
     setting_up = _staff("chris.adeyemi@newham.example", Role.EVALUATOR, lead, with_app=False)
@@ -245,6 +260,7 @@ def _build_world(app: Flask) -> World:
     db.session.commit()
     recommended = in_evaluation(dps, evaluator, lots=(1,), name="Kingfisher Foster Care")
     _recommend(recommended, evaluator)
+    waiting = submitted_application(dps, lots=(1,), name="Ashdown Fostering")
 
     # The fee review of Lot 3, open, with a submission in each state; and a
     # draft round for Lot 4.
@@ -319,13 +335,14 @@ def _build_world(app: Flask) -> World:
             "manager": (manager.email, "manager"),
             "admin": (admin.email, "admin"),
             "member_officer": (officer.email, "member_officer"),
+            "officer_without_lots": (officer_without_lots.email, "member_officer"),
             # Administrators of the organisations that own other states.
             "unregistered": (unregistered.email, "provider_admin"),
             "asked_admin": (_admin_of(asked.provider_id), "provider_admin"),
             "decided_admin": (_admin_of(decided.provider_id), "provider_admin"),
             "agreed_admin": (_admin_of(agreed_home.id), "provider_admin"),
             "invited_admin": (_admin_of(invited_home.id), "provider_admin"),
-            # Staff part-way through signing in (see People.page).
+            # Staff part-way through signing in (see PART_WAY).
             "signing_in": (with_app.email, None),
             "first_sign_in": (first_time.email, None),
             "just_set_up": (setting_up.email, "evaluator"),
@@ -343,6 +360,7 @@ def _build_world(app: Flask) -> World:
             # Named states.
             "evaluated_app": evaluated.id, "draft_app": draft.id, "asked_app": asked.id,
             "decided_app": decided.id, "recommended_app": recommended.id,
+            "waiting_app": waiting.id, "renewals_list": "renewals",
             "draft_question": draft.lots[0].lot.quality_questions[0].id,
             "draft_round": draft_round.id, "negotiating_submission": negotiating.id,
             "agreed_submission": agreed.id, "awaiting_submission": awaiting.id,
@@ -355,7 +373,6 @@ def _build_world(app: Flask) -> World:
 
 
 def _admin_of(provider_id: int) -> str:
-    from app.models import User
     return User.query.filter_by(provider_id=provider_id, role=Role.PROVIDER_ADMIN) \
         .order_by(User.id).first().email
 
@@ -379,7 +396,6 @@ def _decide(submission, evaluator, decision: LineDecision, counter=None, note=""
 
 def _propose_above_guidance(review, provider):
     """+7.43% on the first weekly fee: above the 4% guidance, within the 8% cap."""
-    from app.models import User
     submission = submission_of(review, provider)
     actor = User.query.filter_by(provider_id=provider.id).first()
     first = min(submission.lines, key=lambda ln: (ln.lot_id, ln.position))
@@ -434,7 +450,7 @@ class People:
         self.journey: BrowserContext | None = None
 
     def page(self, actor: str) -> Page:
-        if self.server.world.accounts[actor][1] is None or actor == "just_set_up":
+        if actor in PART_WAY:
             return self._part_way(actor)
         if actor not in self.pages:
             page = self._new_page()
@@ -457,7 +473,7 @@ class People:
         page = self._new_page(journey=True)
         page.goto("/sign-in")
         page.get_by_label("Email address").fill(self.server.world.accounts[actor][0])
-        page.get_by_label("Password", exact=True).fill("correct horse battery staple")
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_load_state()
         if actor == "just_set_up":
@@ -520,7 +536,7 @@ def _open(people: People, server: Server, visit: Visit) -> Page:
     _check_allowed(visit, actor, server.world)
     page = people.page(actor)
     url = _url(visit, server.world)
-    if urlparse(page.url).path != urlparse(url).path or visit.query:
+    if actor not in PART_WAY or urlparse(page.url).path != urlparse(url).path:
         response = page.goto(url)
         assert response is not None and response.status == visit.status, (
             f"{url} as {actor}: expected {visit.status}, got "
@@ -572,6 +588,9 @@ NO_EMPTY_STATE = {
     "resubmission.calculate": "the proposal form's live figures (htmx); that form posts to "
                               "resubmission.show",
     "resubmission.submit": "a button, on the page that checks the proposal",
+    "resubmission.show": "every price is optional: a provider may ask for no change",
+    "applications.services": "every rate is optional: a provider may offer none of the "
+                             "additional services",
     "staff.take": "a button: taking the application from the queue",
     "concerns.share": "a button: sharing or hiding a safeguarding alert",
     "compliance.start_expiry_check": "a button: running the expiry check",
@@ -583,7 +602,7 @@ NO_EMPTY_STATE = {
 }
 
 # The button that sends a form, where it is not the form's first primary button.
-FORM_BUTTONS = {"resubmission.show": "Continue to check answers"}
+FORM_BUTTONS: dict[str, str] = {}
 
 POST_ENDPOINTS = sorted({r.endpoint for r in RULES if "POST" in r.methods})
 EMPTY_FORMS = [e for e in POST_ENDPOINTS if e not in NO_EMPTY_STATE]
@@ -635,7 +654,9 @@ def test_form_sent_empty_shows_an_accessible_error_summary(people, server, endpo
     if endpoint in FORM_BUTTONS:
         button = form.get_by_role("button", name=FORM_BUTTONS[endpoint])
     else:
-        buttons = form.locator("button:not([type=button]), input[type=submit]")
+        # Not the hidden default button some forms put first for the Enter key.
+        buttons = form.locator("button:not([type=button]):not([aria-hidden=true]), "
+                               "input[type=submit]")
         primary = buttons.and_(page.locator(":not(.govuk-button--secondary)"))
         button = primary.first if primary.count() else buttons.first
     button.click()
@@ -667,6 +688,45 @@ def test_error_page_has_no_serious_accessibility_problem(people, server, actor, 
     assert_accessible(page)
 
 
+def _forgot_password(page: Page, ids: dict) -> None:
+    page.goto("/forgot-password")
+    page.get_by_label("Email address").fill("joe.bloggs@brightwater.example")
+    page.get_by_role("button", name="Send reset link").click()
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+
+
+def _issue_token(page: Page, ids: dict) -> None:
+    page.goto(f"/admin/authorities/{ids['authority_id']}/tokens/new")
+    page.get_by_label("What is the token for?").fill("Placements brokerage system")
+    page.get_by_role("button", name="Issue token").click()
+    page.wait_for_load_state()
+    assert urlparse(page.url).path.endswith("/tokens/new")  # shown once, on this response
+
+
+def _bulk_accept(page: Page, ids: dict) -> None:
+    page.goto(f"/fee-reviews/{ids['round_id']}/queue")
+    page.get_by_label("Every submitted submission in this round").check()
+    page.get_by_role("button", name="Accept lines within guidance").click()
+    expect(page.get_by_role("heading", name="Accept lines within guidance", level=1)
+           ).to_be_visible()
+
+
+# Pages only a form's answer shows: (name, actor, the steps that reach it).
+AFTER_A_FORM = [
+    ("reset link sent", "anonymous", _forgot_password),
+    ("API token issued", "admin", _issue_token),
+    ("bulk acceptance to confirm", "evaluator", _bulk_accept),
+]
+
+
+@pytest.mark.parametrize("actor,reach", [a[1:] for a in AFTER_A_FORM],
+                         ids=[a[0] for a in AFTER_A_FORM])
+def test_page_after_a_form_has_no_serious_accessibility_problem(people, server, actor, reach):
+    page = people.page(actor)
+    reach(page, server.world.ids)
+    assert_accessible(page)
+
+
 def test_a_form_whose_session_expired_explains_accessibly(people, server):
     """A form sent without its CSRF token (as after the session ends)."""
     page = people.page("anonymous")
@@ -685,5 +745,6 @@ def test_the_scan_names_only_endpoints_that_exist():
     named = (set(NOT_PAGES) | set(PAGES) | {v.endpoint for v in VARIANTS} | set(FORM_HOSTS)
              | set(NO_EMPTY_STATE) | set(FORM_BUTTONS))
     assert not named - set(RULE), f"stale names: {sorted(named - set(RULE))}"
+    assert len(RULE) == len(RULES), "an endpoint with several rules: scan each of them"
     for endpoint in EMPTY_FORMS:
         _host(endpoint)
