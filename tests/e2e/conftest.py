@@ -15,11 +15,17 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask_migrate import upgrade
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from app import create_app
 from app.extensions import db
 from config import TestConfig
+
+# CI runs the browser tests beside the rest of the suite on two CPUs: a page
+# can take seconds there, so assertions wait up to 15 s (Playwright's default
+# is 5 s) before failing. A passing run does not wait any longer for it.
+expect.set_options(timeout=15_000)
 
 CHROMIUM = "/usr/bin/chromium"
 # Debian's Chromium; `playwright install` cannot download a browser here. The

@@ -11,6 +11,8 @@ PUBLIC = {
     "static", "govuk_assets.static",
     # The rate-card API authenticates with a member authority's token, not a session.
     "api.providers", "api.provider", "api.openapi",
+    # Development only: where a new account's confirmation link is read.
+    "dev.outbox", "dev.outbox_email",
 }
 
 
