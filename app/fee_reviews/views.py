@@ -297,6 +297,25 @@ def _providers_to_invite(round_: FeeReviewRound) -> int:
                Membership.status == MembershipStatus.ACTIVE)).scalar_one()
 
 
+def _act_on_round(round_: FeeReviewRound, form, act):
+    """Run one step of a round's lifecycle (`act`) once its confirmation form
+    checks out, and commit: (what it returned, None), or (None, the page that
+    refuses it) with nothing kept."""
+    round_id = round_.id
+    if not form.validate() or not _version_matches(form, round_):
+        return None, _refused_round(round_, CONFLICT_MESSAGE)
+    try:
+        result = act()
+        db.session.commit()
+    except StaleDataError:
+        db.session.rollback()
+        return None, _refused_round(_round_or_404(round_id), CONFLICT_MESSAGE)
+    except (rules.FeeReviewError, IllegalTransition) as exc:
+        db.session.rollback()
+        return None, _refused_round(_round_or_404(round_id), _message(exc))
+    return result, None
+
+
 @bp.route("/<int:round_id>/open", methods=["GET", "POST"])
 def open_round(round_id: int):
     _require(*ROUND_ROLES)
@@ -311,17 +330,10 @@ def open_round(round_id: int):
     if request.method == "GET":
         return render("fee_reviews/confirm_open.html", title=f"Open {round_.name}",
                       round=round_, form=form, invited=_providers_to_invite(round_), on=on)
-    if not form.validate() or not _version_matches(form, round_):
-        return _refused_round(round_, CONFLICT_MESSAGE)
-    try:
-        job = rules.open_round(round_, current_user, audit_ctx(), on)
-        db.session.commit()
-    except StaleDataError:
-        db.session.rollback()
-        return _refused_round(_round_or_404(round_id), CONFLICT_MESSAGE)
-    except (rules.FeeReviewError, IllegalTransition) as exc:
-        db.session.rollback()
-        return _refused_round(_round_or_404(round_id), _message(exc))
+    job, refused = _act_on_round(
+        round_, form, lambda: rules.open_round(round_, current_user, audit_ctx(), on))
+    if refused is not None:
+        return refused
     # The job row is committed: a worker can find it.
     enqueue_invitations(job)
     flash(f"{round_.name} is open. Invitations are being sent: you can follow them below.",
@@ -335,17 +347,10 @@ def resend_invitations(round_id: int):
     _require(*ROUND_ROLES)
     round_ = _round_or_404(round_id, lock=True)
     form = forms.ConfirmForm()
-    if not form.validate() or not _version_matches(form, round_):
-        return _refused_round(round_, CONFLICT_MESSAGE)
-    try:
-        job = rules.rerun_invitations(round_, current_user, audit_ctx(), today())
-        db.session.commit()
-    except StaleDataError:
-        db.session.rollback()
-        return _refused_round(_round_or_404(round_id), CONFLICT_MESSAGE)
-    except (rules.FeeReviewError, IllegalTransition) as exc:
-        db.session.rollback()
-        return _refused_round(_round_or_404(round_id), _message(exc))
+    job, refused = _act_on_round(
+        round_, form, lambda: rules.rerun_invitations(round_, current_user, audit_ctx(), today()))
+    if refused is not None:
+        return refused
     enqueue_invitations(job)
     flash("The remaining invitations are being sent.", "success")
     return redirect_303("fee_reviews.round_page", round_id=round_id)
@@ -367,17 +372,10 @@ def close_round(round_id: int):
         return render("fee_reviews/confirm_close.html", title=f"Close {round_.name}",
                       round=round_, form=form, counts=rules.round_counts(round_), on=on,
                       statuses=SubmissionStatus)
-    if not form.validate() or not _version_matches(form, round_):
-        return _refused_round(round_, CONFLICT_MESSAGE)
-    try:
-        marked = rules.close_round(round_, current_user, audit_ctx(), on)
-        db.session.commit()
-    except StaleDataError:
-        db.session.rollback()
-        return _refused_round(_round_or_404(round_id), CONFLICT_MESSAGE)
-    except (rules.FeeReviewError, IllegalTransition) as exc:
-        db.session.rollback()
-        return _refused_round(_round_or_404(round_id), _message(exc))
+    marked, refused = _act_on_round(
+        round_, form, lambda: rules.close_round(round_, current_user, audit_ctx(), on))
+    if refused is not None:
+        return refused
     flash(f"{round_.name} is closed. {marked} provider{'' if marked == 1 else 's'} that did "
           f"not submit {'is' if marked == 1 else 'are'} recorded as no response and keep "
           "their prices.", "success")
