@@ -25,7 +25,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from app import create_app
 from app.extensions import db
+from config import TestConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = str(ROOT / "migrations")
@@ -234,3 +236,29 @@ def dispose(app) -> None:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+# A database and an app on a real Redis, for the tests that run a worker
+# process (tests/integration/test_*_worker.py, test_compliance_jobs.py).
+@pytest.fixture(scope="module")
+def jobs_database(tmp_path_factory) -> str:
+    url = database_url(tmp_path_factory, "rq")
+    config = TestConfig()
+    config.SQLALCHEMY_DATABASE_URI = url
+    config.STORAGE_DIR = str(tmp_path_factory.mktemp("rq-documents"))
+    app = create_app(config)
+    migrate(app)
+    dispose(app)
+    return url
+
+
+@pytest.fixture
+def rq_app(jobs_database, redis_server, tmp_path):
+    config = TestConfig()
+    config.SQLALCHEMY_DATABASE_URI = jobs_database
+    config.STORAGE_DIR = str(tmp_path / "documents")
+    config.REDIS_URL = redis_server.url
+    app = create_app(config)
+    yield app
+    delete_all_rows(app)
+    dispose(app)

@@ -18,7 +18,7 @@ from app.models import Concern, JobRun, Membership
 from tests.factories import make_provider, make_setting, outbox
 from tests.factories_evaluation import quick_user
 from tests.integration.conftest import ROOT
-from tests.integration.test_rq_worker import WORKER_TIMEOUT, jobs_database, rq_app  # noqa: F401
+from tests.integration.test_rq_worker import WORKER_TIMEOUT
 from tests.unit.test_compliance_rules import add_insurance
 
 
@@ -35,7 +35,7 @@ def run_worker(app, tmp_path) -> subprocess.CompletedProcess:
                           text=True, timeout=WORKER_TIMEOUT)
 
 
-def test_a_worker_runs_the_import_and_the_expiry_check(rq_app, tmp_path):  # noqa: F811
+def test_a_worker_runs_the_import_and_the_expiry_check(rq_app, tmp_path):
     with rq_app.app_context():
         dps = build_dps()
         db.session.commit()

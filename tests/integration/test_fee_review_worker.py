@@ -5,10 +5,8 @@ the job's progress and delivers each provider's email with its link."""
 from datetime import date, timedelta
 from decimal import Decimal
 
-import pytest
 from rq.job import JobStatus as RqStatus
 
-from app import create_app
 from app.domain import fee_review
 from app.domain.applications import today
 from app.domain.prices import NewPrice, replace_prices
@@ -17,35 +15,9 @@ from app.extensions import db
 from app.jobs import get_queue
 from app.jobs.fee_review import FUNCTION, enqueue_invitations
 from app.models import FeeReviewRound, FeeReviewSubmission, JobRun, Membership
-from config import TestConfig
 from tests.factories import make_provider, outbox
 from tests.factories_evaluation import ctx_for, make_staff, quick_user
-from tests.integration.conftest import database_url, delete_all_rows, dispose, migrate
 from tests.integration.test_rq_worker import run_worker
-
-
-@pytest.fixture(scope="module")
-def fee_review_database(tmp_path_factory) -> str:
-    url = database_url(tmp_path_factory, "fee_review")
-    config = TestConfig()
-    config.SQLALCHEMY_DATABASE_URI = url
-    config.STORAGE_DIR = str(tmp_path_factory.mktemp("fee-review-documents"))
-    app = create_app(config)
-    migrate(app)
-    dispose(app)
-    return url
-
-
-@pytest.fixture
-def worker_app(fee_review_database, redis_server, tmp_path):
-    config = TestConfig()
-    config.SQLALCHEMY_DATABASE_URI = fee_review_database
-    config.STORAGE_DIR = str(tmp_path / "documents")
-    config.REDIS_URL = redis_server.url
-    app = create_app(config)
-    yield app
-    delete_all_rows(app)
-    dispose(app)
 
 
 def _member(lot, weekly):
@@ -60,8 +32,8 @@ def _member(lot, weekly):
     return provider.id, quick_user(Role.PROVIDER_ADMIN, provider).email
 
 
-def test_invitations_wait_in_redis_until_a_worker_sends_them(worker_app, tmp_path):
-    with worker_app.app_context():
+def test_invitations_wait_in_redis_until_a_worker_sends_them(rq_app, tmp_path):
+    with rq_app.app_context():
         from app.demo import build_dps
         dps = build_dps()
         db.session.commit()
@@ -89,7 +61,7 @@ def test_invitations_wait_in_redis_until_a_worker_sends_them(worker_app, tmp_pat
         assert FeeReviewSubmission.query.count() == 0 and outbox() == []
         db.session.remove()   # nothing of ours stays open on the worker's database
 
-        result = run_worker(worker_app, tmp_path)
+        result = run_worker(rq_app, tmp_path)
         assert result.returncode == 0, result.stdout + result.stderr
 
         assert queued.get_status(refresh=True) == RqStatus.FINISHED

@@ -8,42 +8,15 @@ import os
 import subprocess
 import sys
 
-import pytest
 from rq.job import JobStatus
 
-from app import create_app
 from app.email import send_email
 from app.extensions import db
 from app.jobs import get_queue
-from config import TestConfig
 from tests.factories import outbox
-from tests.integration.conftest import ROOT, database_url, delete_all_rows, dispose, migrate
+from tests.integration.conftest import ROOT
 
 WORKER_TIMEOUT = 60  # seconds; a burst worker with one job takes about one
-
-
-@pytest.fixture(scope="module")
-def jobs_database(tmp_path_factory) -> str:
-    url = database_url(tmp_path_factory, "rq")
-    config = TestConfig()
-    config.SQLALCHEMY_DATABASE_URI = url
-    config.STORAGE_DIR = str(tmp_path_factory.mktemp("rq-documents"))
-    app = create_app(config)
-    migrate(app)
-    dispose(app)
-    return url
-
-
-@pytest.fixture
-def rq_app(jobs_database, redis_server, tmp_path):
-    config = TestConfig()
-    config.SQLALCHEMY_DATABASE_URI = jobs_database
-    config.STORAGE_DIR = str(tmp_path / "documents")
-    config.REDIS_URL = redis_server.url
-    app = create_app(config)
-    yield app
-    delete_all_rows(app)
-    dispose(app)
 
 
 class User:
